@@ -1,0 +1,1 @@
+"""Helpers for the stateful-OpenVINO notebooks: builders, plotting, widgets, timing, serving."""

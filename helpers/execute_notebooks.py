@@ -1,0 +1,38 @@
+"""Re-execute notebooks in place in this environment: the one way committed outputs are produced."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+CELL_TIMEOUT_SECONDS = 300
+
+
+def execute_in_place(path: Path) -> None:
+    """Run every cell of `path` top to bottom in a fresh python3 kernel and save the outputs."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        # False would be the natural choice, but nbclient's Output-widget hook then fails with a
+        # KeyError; the state is recorded and dropped from the saved metadata below instead.
+        store_widget_state=True,
+        record_timing=False,
+    )
+    client.execute()
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, path)
+
+
+def main(paths: list[str]) -> None:
+    """Execute each notebook named on the command line, in order."""
+    for name in paths:
+        print(f"executing {name}", flush=True)
+        execute_in_place(Path(name))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,38 @@
+"""Per-step timing for small inference calls, robust enough for notebooks on a busy laptop."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Per-call durations in microseconds, with the summary numbers the notebooks print."""
+
+    label: str
+    microseconds: np.ndarray
+
+    @property
+    def median(self) -> float:
+        """Median duration in microseconds."""
+        return float(np.median(self.microseconds))
+
+    @property
+    def p90(self) -> float:
+        """90th-percentile duration in microseconds."""
+        return float(np.percentile(self.microseconds, 90))
+
+
+def time_calls(label: str, call: Callable[[], object], steps: int, warmup: int = 50) -> StepTimes:
+    """Run `call` warmup + steps times and return the duration of each timed call."""
+    for _ in range(warmup):
+        call()
+    durations = np.empty(steps, dtype=np.float64)
+    clock = time.perf_counter_ns
+    for i in range(steps):
+        start = clock()
+        call()
+        durations[i] = clock() - start
+    return StepTimes(label, durations / 1e3)

@@ -1,0 +1,17 @@
+"""time_calls counts calls and reports durations in microseconds."""
+
+import time
+
+import numpy as np
+
+from helpers.timing import time_calls
+
+
+def test_time_calls_runs_warmup_plus_steps_and_measures_each():
+    calls = []
+    result = time_calls("sleep", lambda: (calls.append(1), time.sleep(0.001)), steps=20, warmup=3)
+    assert len(calls) == 23
+    assert result.microseconds.shape == (20,)
+    assert np.all(result.microseconds >= 1000.0)
+    assert result.median == float(np.median(result.microseconds))
+    assert result.p90 >= result.median
