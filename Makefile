@@ -23,9 +23,11 @@ lab: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
+LINTED := $(wildcard helpers tests notebooks benchmarks)
+
 lint: $(STAMP)
-	$(BIN)/ruff check helpers tests notebooks benchmarks
-	$(BIN)/ruff format --check helpers tests benchmarks notebooks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 ## notebooks: re-execute every notebook in place; the only way committed outputs are made
 notebooks: $(STAMP)
