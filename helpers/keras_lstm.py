@@ -1,0 +1,82 @@
+"""A small Keras LSTM forecaster trained on synthetic data, and its one-step twin for OpenVINO.
+
+Importing this module imports TensorFlow (about 3 s); its native log lines are kept out of cells.
+"""
+
+import warnings
+
+import numpy as np
+import openvino as ov
+
+from helpers.quiet import native_stderr_silenced
+
+with native_stderr_silenced():
+    import keras
+
+STEP_OUTPUTS: tuple[str, str, str] = ("y", "h_out", "c_out")
+
+
+def sine_mixture(count: int, length: int, seed: int = 0, noise: float = 0.0) -> np.ndarray:
+    """Return `count` signals [count, length, 1]: a sum of two sines with random phase."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)[None, :] * 0.3 + rng.uniform(0.0, 2.0 * np.pi, size=(count, 1))
+    signal = np.sin(t) + 0.5 * np.sin(2.3 * t) + noise * rng.standard_normal(t.shape)
+    return signal.astype(np.float32)[..., None]
+
+
+def build_forecaster(hidden_size: int, seed: int = 0) -> keras.Model:
+    """An LSTM(hidden_size) + Dense(1) next-value forecaster over sequences of any length."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((None, 1), name="x")
+    hidden = keras.layers.LSTM(hidden_size, return_sequences=True, name="lstm")(inputs)
+    outputs = keras.layers.Dense(1, name="head")(hidden)
+    return keras.Model(inputs, outputs, name="forecaster")
+
+
+def train_forecaster(model: keras.Model, signals: np.ndarray, epochs: int = 15) -> list[float]:
+    """Fit `model` to predict each next sample of `signals`; return the loss per epoch."""
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    history = model.fit(signals[:, :-1], signals[:, 1:], epochs=epochs, batch_size=32, verbose=0)
+    return [float(v) for v in history.history["loss"]]
+
+
+def build_step_model(trained: keras.Model) -> keras.Model:
+    """One time step of `trained` with explicit states: (x, h_in, c_in) -> (y, h_out, c_out).
+
+    The LSTM is unrolled (one step needs no loop) and its weights are copied from `trained`.
+    """
+    lstm, head = trained.get_layer("lstm"), trained.get_layer("head")
+    hidden_size = lstm.units
+    x = keras.Input((1, 1), batch_size=1, name="x")
+    h_in = keras.Input((hidden_size,), batch_size=1, name="h_in")
+    c_in = keras.Input((hidden_size,), batch_size=1, name="c_in")
+    step_lstm = keras.layers.LSTM(
+        hidden_size, return_sequences=True, return_state=True, unroll=True, name="lstm"
+    )
+    sequence, h_out, c_out = step_lstm(x, initial_state=[h_in, c_in])
+    step_head = keras.layers.Dense(1, name="head")
+    y = step_head(sequence)
+    step = keras.Model([x, h_in, c_in], [y, h_out, c_out], name="forecaster_step")
+    step_lstm.set_weights(lstm.get_weights())
+    step_head.set_weights(head.get_weights())
+    return step
+
+
+def convert_quietly(model: keras.Model, **kwargs: object) -> ov.Model:
+    """`ov.convert_model(model)` without Keras' harmless input-structure UserWarning."""
+    with warnings.catch_warnings(), native_stderr_silenced():
+        warnings.simplefilter("ignore", UserWarning)
+        return ov.convert_model(model, **kwargs)
+
+
+def name_step_outputs(ov_step: ov.Model, keras_step: keras.Model) -> ov.Model:
+    """Give the converted step model's outputs the names y, h_out, c_out (in place; returned).
+
+    `ov.convert_model` names outputs after Keras-internal tensors (keras_tensor_N) and may
+    reorder them; the Keras model's own output list says which is which.
+    """
+    for keras_tensor, name in zip(keras_step.outputs, STEP_OUTPUTS, strict=True):
+        output = ov_step.output(keras_tensor.name)
+        output.get_tensor().set_names({name})
+        output.get_node().set_friendly_name(name)
+    return ov_step

@@ -1,0 +1,217 @@
+"""The recurrent builders match the NumPy references; the helpers describe the graphs."""
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+import pytest
+from openvino import passes
+
+from helpers.recurrent import (
+    build_gru_sequence,
+    build_lstm_sequence,
+    build_lstm_step_model,
+    build_lstm_tensor_iterator,
+    find_op,
+    graph_listing,
+    gru_reference,
+    low_latency2_state_names,
+    lstm_reference,
+    op_type_counts,
+    random_gru_weights,
+    random_lstm_weights,
+)
+
+INPUT, HIDDEN, T = 3, 8, 6
+
+
+@pytest.fixture
+def weights():
+    return random_lstm_weights(INPUT, HIDDEN, seed=0)
+
+
+@pytest.fixture
+def sequence():
+    return np.random.default_rng(1).standard_normal((1, T, INPUT)).astype(np.float32)
+
+
+def _state(seed: int, shape: tuple[int, ...] = (1, HIDDEN)) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, size=shape).astype(np.float32)
+
+
+def _run_passes(model: ov.Model, *transformations: passes.ModelPass) -> ov.Model:
+    manager = passes.Manager()
+    for transformation in transformations:
+        manager.register_pass(transformation)
+    manager.run_passes(model)
+    return model
+
+
+def test_random_weights_have_openvino_layout_and_are_seeded():
+    lstm = random_lstm_weights(INPUT, HIDDEN, seed=5)
+    gru = random_gru_weights(INPUT, HIDDEN, seed=5)
+    assert lstm.W.shape == (4 * HIDDEN, INPUT) and lstm.R.shape == (4 * HIDDEN, HIDDEN)
+    assert gru.B.shape == (3 * HIDDEN,) and gru.gates == 3
+    assert (lstm.input_size, lstm.hidden_size) == (INPUT, HIDDEN)
+    assert lstm.W.dtype == np.float32
+    assert lstm.nbytes == 4 * (lstm.W.size + lstm.R.size + lstm.B.size)
+    assert np.array_equal(lstm.W, random_lstm_weights(INPUT, HIDDEN, seed=5).W)
+    assert not np.array_equal(lstm.W, random_lstm_weights(INPUT, HIDDEN, seed=6).W)
+
+
+def test_step_model_fed_back_by_hand_matches_the_reference(core, weights, sequence):
+    head = _state(3, (2, HIDDEN))
+    request = core.compile_model(build_lstm_step_model(weights, head), "CPU").create_infer_request()
+    h, c = _state(4), _state(5)
+    ref_h, ref_h_last, ref_c_last = lstm_reference(sequence[0], weights, h, c)
+    ys = []
+    for x in sequence[0]:
+        out = request.infer({"x": x[None], "h_in": h, "c_in": c})
+        h, c = out["h_out"], out["c_out"]
+        ys.append(out["y"][0])
+    assert np.allclose(np.array(ys), ref_h @ head.T, atol=1e-5)
+    assert np.allclose(h[0], ref_h_last, atol=1e-5) and np.allclose(c[0], ref_c_last, atol=1e-5)
+
+
+def test_step_model_names_and_the_shared_tensor_without_a_head(weights):
+    with_head = build_lstm_step_model(weights, _state(3, (2, HIDDEN)))
+    assert [o.get_any_name() for o in with_head.outputs] == ["y", "h_out", "c_out"]
+    assert [i.get_any_name() for i in with_head.inputs] == ["x", "h_in", "c_in"]
+    shared = build_lstm_step_model(weights)
+    assert [sorted(o.get_names()) for o in shared.outputs] == [["y"], ["y"], ["c_out"]]
+    assert [r.get_friendly_name() for r in shared.get_results()] == ["y", "h_out", "c_out"]
+
+
+def test_make_stateful_forms_and_variable_names(core, weights, sequence):
+    by_names = _run_passes(
+        build_lstm_step_model(weights, _state(3, (2, HIDDEN))),
+        passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}),
+    )
+    assert sorted(v.info.variable_id for v in by_names.get_variables()) == [
+        "c_inc_out",
+        "h_inh_out",
+    ]
+
+    shared = build_lstm_step_model(weights)
+    with pytest.raises(RuntimeError, match="tensor name h_out is not associated"):
+        _run_passes(shared.clone(), passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}))
+    params = {p.get_friendly_name(): p for p in shared.get_parameters()}
+    results = {r.get_friendly_name(): r for r in shared.get_results()}
+    pairs = [(params["h_in"], results["h_out"]), (params["c_in"], results["c_out"])]
+    _run_passes(shared, passes.MakeStateful(pairs))
+    request = core.compile_model(shared, "CPU").create_infer_request()
+    streamed = np.array([request.infer({"x": x[None]})["y"][0] for x in sequence[0]])
+    ref_h, _, _ = lstm_reference(sequence[0], weights, np.zeros(HIDDEN), np.zeros(HIDDEN))
+    assert np.allclose(streamed, ref_h, atol=1e-5)
+
+
+def test_tensor_iterator_runs_the_reference_from_any_initial_state(core, weights, sequence):
+    model = build_lstm_tensor_iterator(weights, T)
+    h0, c0 = _state(6), _state(7)
+    Y = core.compile_model(model, "CPU")({"X": sequence, "H0": h0, "C0": c0})["Y"]
+    ref_h, _, _ = lstm_reference(sequence[0], weights, h0, c0)
+    assert Y.shape == (1, T, HIDDEN)
+    assert np.allclose(Y[0], ref_h, atol=1e-5)
+    assert find_op(model, "lstm_ti").get_num_iterations() == T
+
+
+def test_hardcoded_reshape_variant_is_the_same_layer_behind_a_frozen_shape(core, weights, sequence):
+    flat = build_lstm_tensor_iterator(weights, T, hardcoded_reshape=True)
+    assert flat.input("X").get_partial_shape() == ov.PartialShape([1, T * INPUT])
+    assert find_op(flat, "hardcoded_shape").get_data().tolist() == [1, T, INPUT]
+    zeros = np.zeros((1, HIDDEN), np.float32)
+    flat_Y = core.compile_model(flat, "CPU")(
+        {"X": sequence.reshape(1, -1), "H0": zeros, "C0": zeros}
+    )
+    normal = build_lstm_tensor_iterator(weights, T)
+    normal_Y = core.compile_model(normal, "CPU")({"X": sequence, "H0": zeros, "C0": zeros})
+    assert np.array_equal(flat_Y["Y"], normal_Y["Y"])
+    with pytest.raises(RuntimeError, match="incompatible with input shape"):
+        flat.reshape({"X": [1, INPUT]})
+
+
+def test_sequence_ops_match_the_references(core, weights, sequence):
+    h0, c0 = _state(8, (1, 1, HIDDEN)), _state(9, (1, 1, HIDDEN))
+    lstm_Y = core.compile_model(build_lstm_sequence(weights, T), "CPU")(
+        {"X": sequence, "H0": h0, "C0": c0}
+    )["Y"]
+    assert np.allclose(lstm_Y[0], lstm_reference(sequence[0], weights, h0, c0)[0], atol=1e-5)
+
+    gru_weights = random_gru_weights(INPUT, HIDDEN, seed=2)
+    gru_Y = core.compile_model(build_gru_sequence(gru_weights, T), "CPU")(
+        {"X": sequence, "H0": h0}
+    )["Y"]
+    assert np.allclose(gru_Y[0], gru_reference(sequence[0], gru_weights, h0), atol=1e-5)
+
+
+def test_low_latency2_streaming_equals_the_full_sequence(core, weights, sequence):
+    full = build_lstm_tensor_iterator(weights, T)
+    zeros = np.zeros((1, HIDDEN), np.float32)
+    expected = core.compile_model(full, "CPU")({"X": sequence, "H0": zeros, "C0": zeros})["Y"]
+    streaming = full.clone()
+    streaming.reshape({"X": [1, 1, INPUT]})
+    _run_passes(streaming, passes.LowLatency2())
+    assert "TensorIterator" not in op_type_counts(streaming)
+    request = core.compile_model(streaming, "CPU").create_infer_request()
+    steps = [
+        request.infer({"X": sequence[:, t : t + 1], "H0": zeros, "C0": zeros})["Y"]
+        for t in range(T)
+    ]
+    assert np.allclose(np.concatenate(steps, axis=1), expected, atol=1e-6)
+    assert sorted(s.name for s in request.query_state()) == sorted(low_latency2_state_names(full))
+
+
+def _accumulating_tensor_iterator(merged_first: bool) -> ov.Model:
+    """A TensorIterator summing x over time; `merged_first` sets the back edge before the slice."""
+    x_t = ops.parameter([1, 1], np.float32, name="x_t")
+    acc = ops.parameter([1, 1], np.float32, name="acc")
+    total = ops.add(acc, x_t)
+    body_total = ops.result(total)
+    body = ov.Model([body_total], [x_t, acc], "sum_body")
+    X = ops.parameter([1, 4], np.float32, name="X")
+    A0 = ops.parameter([1, 1], np.float32, name="A0")
+    ti = ops.tensor_iterator()
+    ti.set_body(body)
+    if merged_first:
+        ti.set_merged_input(acc, A0.output(0), body_total.output(0))
+        ti.set_sliced_input(x_t, X.output(0), 0, 1, 1, -1, 1)
+    else:
+        ti.set_sliced_input(x_t, X.output(0), 0, 1, 1, -1, 1)
+        ti.set_merged_input(acc, A0.output(0), body_total.output(0))
+    last = ti.get_iter_value(body_total.output(0), -1)
+    ti.set_friendly_name("running_sum")
+    return ov.Model([ops.result(last, name="total")], [X, A0], "running_sum")
+
+
+@pytest.mark.parametrize(("merged_first", "index"), [(True, 0), (False, 1)])
+def test_low_latency2_names_count_every_input_description(core, merged_first, index):
+    model = _accumulating_tensor_iterator(merged_first)
+    predicted = low_latency2_state_names(model)
+    assert predicted == [f"running_sum/acc/variable_{index}"]
+    _run_passes(model, passes.LowLatency2())
+    request = core.compile_model(model, "CPU").create_infer_request()
+    chunk = {"X": np.ones((1, 4), np.float32), "A0": np.zeros((1, 1), np.float32)}
+    assert request.infer(chunk)["total"][0, 0] == 4.0
+    assert request.infer(chunk)["total"][0, 0] == 8.0  # no reshape: the state spans chunks
+    assert [s.name for s in request.query_state()] == predicted
+
+
+def test_graph_listing_shows_state_ops_and_hides_constants_and_generated_names(weights):
+    stateful = _run_passes(
+        build_lstm_step_model(weights, _state(3, (2, HIDDEN))),
+        passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}),
+    )
+    lines = graph_listing(stateful).splitlines()
+    assert lines[0] == "Parameter x"
+    assert "ReadValue[h_inh_out]" in lines and "ReadValue[c_inc_out]" in lines
+    assert "Assign[h_inh_out]  <- LSTMCell lstm_cell:0" in lines
+    assert "MatMul  <- LSTMCell lstm_cell:0, constant" in lines
+    assert not any(line.startswith("Constant") for line in lines)
+    assert "Constant" in graph_listing(stateful, hide=frozenset())
+
+
+def test_op_type_counts_and_find_op(weights):
+    model = build_lstm_tensor_iterator(weights, T)
+    assert op_type_counts(model) == {"Parameter": 3, "TensorIterator": 1, "Result": 1}
+    assert find_op(model, "lstm_ti").get_type_name() == "TensorIterator"
+    with pytest.raises(KeyError):
+        find_op(model, "no_such_op")
