@@ -1,0 +1,245 @@
+"""Serving benchmarks (issue 4), measured in one run, reported as ratios in benchmarks/results.md.
+
+1. Start to AVAILABLE and server RSS with the summator.
+2. A summator step over gRPC vs (a gRPC echo of the same request + the in-process step).
+3. 64 concurrent sequences of a stateful LSTM cell (H=1024) vs min(in-process loop, echo at 64).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+
+install_light_tensorflow_namespace()
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+import openvino as ov  # noqa: E402
+
+from benchmarks.bench_models import build_stateful_lstm_cell  # noqa: E402
+from helpers import serving_launcher as launcher  # noqa: E402
+from helpers.model_server.protos import (  # noqa: E402
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    tensor_pb2,
+)
+from helpers.paths import REPO_ROOT  # noqa: E402
+from helpers.summator import build_summator  # noqa: E402
+from helpers.timing import time_calls  # noqa: E402
+
+RESULTS = REPO_ROOT / "benchmarks" / "results.md"
+
+
+def tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """A float32 TensorProto in tensor_content."""
+    proto = tensor_pb2.TensorProto(dtype=1, tensor_content=array.astype(np.float32).tobytes())
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    return proto
+
+
+def step_request(
+    model: str, x: np.ndarray, sequence_id: int, control: int = 0
+) -> predict_pb2.PredictRequest:
+    """A Predict with data `x` and the special inputs."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["x"].CopyFrom(tensor(x))
+    sid = request.inputs["sequence_id"]
+    sid.dtype = 23
+    sid.tensor_shape.dim.add(size=1)
+    sid.uint64_val.append(sequence_id)
+    if control:
+        ctl = request.inputs["sequence_control_input"]
+        ctl.dtype = 22
+        ctl.tensor_shape.dim.add(size=1)
+        ctl.uint32_val.append(control)
+    return request
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Current and peak resident set size of a process, in MB."""
+    fields = dict(
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if ":" in line
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def start_echo() -> tuple[subprocess.Popen, str]:
+    """Start the echo server and wait until it answers."""
+    port = launcher.free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)], env=env
+    )
+    address = f"127.0.0.1:{port}"
+    grpc.channel_ready_future(grpc.insecure_channel(address)).result(timeout=30)
+    return process, address
+
+
+def throughput(threads: int, seconds: float, work: Callable[[int], Callable[[], None]]) -> float:
+    """Calls per second of `threads` threads, each running its own step function for `seconds`."""
+    steps = [0] * threads
+    stop = threading.Event()
+    barrier = threading.Barrier(threads + 1)
+
+    def run(index: int) -> None:
+        step = work(index)
+        barrier.wait()
+        while not stop.is_set():
+            step()
+            steps[index] += 1
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    barrier.wait()
+    start_counts, start = sum(steps), time.perf_counter()
+    time.sleep(seconds)
+    done, elapsed = sum(steps) - start_counts, time.perf_counter() - start
+    stop.set()
+    for thread in pool:
+        thread.join()
+    return done / elapsed
+
+
+def in_process_step(model: ov.Model, x: np.ndarray) -> Callable[[], None]:
+    """The minimal in-process stateful step: write the input, infer, copy the output."""
+    compiled = ov.Core().compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    view = request.get_tensor("x").data
+    output = compiled.output(0)
+
+    def step() -> None:
+        view[...] = x
+        request.infer()
+        request.get_tensor(output).data.copy()
+
+    return step
+
+
+def bench_summator(repo: Path, steps: int) -> list[tuple[str, str, str]]:
+    """Start-up, RSS and single-step latency with the summator."""
+    launcher.write_model_repository(build_summator(), repo, "summator")
+    args = launcher.model_server_args(repo, "summator", stateful=True)
+    start = time.perf_counter()
+    server = launcher.start_server(repo, ["summator"], args)
+    startup = time.perf_counter() - start
+    echo, echo_address = start_echo()
+    rows = []
+    try:
+        x = np.ones((1, 1), np.float32)
+        with (
+            grpc.insecure_channel(server.grpc_address) as served,
+            grpc.insecure_channel(echo_address) as echoed,
+        ):
+            served_stub = prediction_service_pb2_grpc.PredictionServiceStub(served)
+            echo_stub = prediction_service_pb2_grpc.PredictionServiceStub(echoed)
+            served_stub.Predict(step_request("summator", x, 1, 1))
+            request = step_request("summator", x, 1)
+            served_t = time_calls("served", lambda: served_stub.Predict(request), steps, 200)
+            echo_t = time_calls("echo", lambda: echo_stub.Predict(request), steps, 200)
+            local_t = time_calls("in-process", in_process_step(build_summator(), x), steps, 200)
+        rss, peak = rss_mb(server.process.pid)  # type: ignore[union-attr]
+    finally:
+        server.stop()
+        echo.terminate()
+        echo.wait()
+    ratio = served_t.median / (echo_t.median + local_t.median)
+    rows.append(("Server start to AVAILABLE (summator)", f"{startup:.2f} s", "≤ 2 s"))
+    rows.append(
+        ("Server RSS after the step benchmark (peak)", f"{rss:.0f} MB ({peak:.0f} MB)", "≤ 300 MB")
+    )
+    rows.append(
+        (
+            "Summator step over gRPC (median)",
+            f"{served_t.median:.0f} µs = {ratio:.2f} x (echo {echo_t.median:.0f} µs + "
+            f"in-process {local_t.median:.0f} µs)",
+            "≤ 1.3 x",
+        )
+    )
+    return rows
+
+
+def bench_lstm(repo: Path, seconds: float, clients: int) -> list[tuple[str, str, str]]:
+    """64 concurrent sequences on a stateful LSTM cell vs the in-process loop and the echo."""
+    model = build_stateful_lstm_cell()
+    x = np.random.default_rng(0).standard_normal((1, 1024)).astype(np.float32) * 0.1
+    local_step = in_process_step(model, x)
+    local_rate = throughput(1, seconds, lambda _: local_step)
+    launcher.write_model_repository(model, repo, "lstm")
+    server = launcher.start_server(
+        repo, ["lstm"], launcher.model_server_args(repo, "lstm", stateful=True)
+    )
+    echo, echo_address = start_echo()
+    try:
+        with (
+            grpc.insecure_channel(server.grpc_address) as served,
+            grpc.insecure_channel(echo_address) as echoed,
+        ):
+            served_stub = prediction_service_pb2_grpc.PredictionServiceStub(served)
+            echo_stub = prediction_service_pb2_grpc.PredictionServiceStub(echoed)
+
+            def served_work(index: int) -> Callable[[], None]:
+                served_stub.Predict(step_request("lstm", x, 1000 + index, 1))
+                request = step_request("lstm", x, 1000 + index)
+                return lambda: served_stub.Predict(request)
+
+            def echo_work(index: int) -> Callable[[], None]:
+                request = step_request("lstm", x, 1000 + index)
+                return lambda: echo_stub.Predict(request)
+
+            echo_rate = throughput(clients, seconds, echo_work)
+            served_rate = throughput(clients, seconds, served_work)
+    finally:
+        server.stop()
+        echo.terminate()
+        echo.wait()
+    floor = min(local_rate, echo_rate)
+    return [
+        (
+            f"LSTM cell H=1024, {clients} concurrent sequences",
+            f"{served_rate:.0f} steps/s = {served_rate / floor:.2f} x min(in-process "
+            f"{local_rate:.0f}/s, echo@{clients} {echo_rate:.0f}/s)",
+            "≥ 0.7 x",
+        )
+    ]
+
+
+def main() -> int:
+    """Run every benchmark and write the markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = bench_summator(Path(tmp) / "summator_repo", args.steps)
+        rows += bench_lstm(Path(tmp) / "lstm_repo", args.seconds, args.clients)
+    lines = [
+        "# Serving benchmarks (one run, same machine)",
+        "",
+        f"{os.cpu_count()} cores; `make bench` regenerates this file. "
+        "Ratios matter, not absolute numbers.",
+        "",
+        "| Measurement | Result | Target |",
+        "|---|---|---|",
+        *[f"| {name} | {value} | {target} |" for name, value, target in rows],
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

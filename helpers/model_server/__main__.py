@@ -1,0 +1,27 @@
+"""`python -m helpers.model_server`: a drop-in for the `ovms` binary (OpenVINO IR models)."""
+
+import sys
+
+from helpers.model_server.cli import EX_USAGE, USAGE, HelpRequested, UsageError, parse_args
+from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+
+
+def main(argv: list[str]) -> int:
+    """Validate the flags first (cheap), then load the server and run it."""
+    try:
+        settings = parse_args(argv)
+    except HelpRequested:
+        print(USAGE)
+        return 0
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return EX_USAGE
+    # Before anything imports a tensorflow_serving module: the protos without all of TensorFlow.
+    install_light_tensorflow_namespace()
+    from helpers.model_server.server import run
+
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

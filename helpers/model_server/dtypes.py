@@ -1,0 +1,46 @@
+"""One table of element types: OVMS precision name, TF DataType, numpy dtype, TensorProto field."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ElementType:
+    """How one element type is named and carried by each side of the server."""
+
+    precision: str
+    tf_dtype: int
+    numpy: np.dtype
+    value_field: str
+
+
+_TABLE: tuple[ElementType, ...] = (
+    ElementType("FP32", 1, np.dtype(np.float32), "float_val"),
+    ElementType("FP64", 2, np.dtype(np.float64), "double_val"),
+    ElementType("I32", 3, np.dtype(np.int32), "int_val"),
+    ElementType("U8", 4, np.dtype(np.uint8), "int_val"),
+    ElementType("I16", 5, np.dtype(np.int16), "int_val"),
+    ElementType("I8", 6, np.dtype(np.int8), "int_val"),
+    ElementType("I64", 9, np.dtype(np.int64), "int64_val"),
+    ElementType("BOOL", 10, np.dtype(np.bool_), "bool_val"),
+    ElementType("U16", 17, np.dtype(np.uint16), "int_val"),
+    ElementType("FP16", 19, np.dtype(np.float16), "half_val"),
+    ElementType("U32", 22, np.dtype(np.uint32), "uint32_val"),
+    ElementType("U64", 23, np.dtype(np.uint64), "uint64_val"),
+)
+
+BY_TF_DTYPE: dict[int, ElementType] = {t.tf_dtype: t for t in _TABLE}
+BY_NUMPY: dict[np.dtype, ElementType] = {t.numpy: t for t in _TABLE}
+
+# OpenVINO's Type.to_dtype() gives the numpy dtype; these are the names OVMS prints for TF dtypes
+# it does not serve (so the precision error still names what the client sent).
+_OTHER_TF_NAMES: dict[int, str] = {7: "STRING", 14: "BF16", 8: "COMPLEX64"}
+
+
+def precision_of_tf_dtype(tf_dtype: int) -> str:
+    """The OVMS precision name of a TF DataType number, or UNDEFINED."""
+    known = BY_TF_DTYPE.get(tf_dtype)
+    if known is not None:
+        return known.precision
+    return _OTHER_TF_NAMES.get(tf_dtype, "UNDEFINED")

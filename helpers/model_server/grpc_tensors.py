@@ -1,0 +1,79 @@
+"""TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details."""
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from helpers.model_server.dtypes import BY_NUMPY, precision_of_tf_dtype
+from helpers.model_server.protos import predict_pb2, tensor_pb2
+from helpers.model_server.signature import TensorSpec
+from helpers.model_server.special_inputs import (
+    SEQUENCE_CONTROL_INPUT,
+    SEQUENCE_ID,
+    RawSpecialInput,
+    SequenceRequest,
+    extract_sequence_request,
+)
+from helpers.model_server.validation import check_content_size, check_precision, check_shape
+
+TensorMap = Mapping[str, tensor_pb2.TensorProto]
+
+
+def _raw_special(inputs: TensorMap, name: str, field: str) -> RawSpecialInput | None:
+    """A special input as sent, or None when absent."""
+    if name not in inputs:
+        return None
+    proto = inputs[name]
+    dims = proto.tensor_shape.dim
+    shape = tuple(d.size for d in dims) if len(dims) else None
+    values = getattr(proto, field)
+    return RawSpecialInput(shape, int(values[0]) if len(values) == 1 else None)
+
+
+def sequence_request_from_protos(inputs: TensorMap) -> tuple[SequenceRequest, int]:
+    """The sequence request and the number of special inputs present."""
+    request = extract_sequence_request(
+        _raw_special(inputs, SEQUENCE_ID, "uint64_val"),
+        _raw_special(inputs, SEQUENCE_CONTROL_INPUT, "uint32_val"),
+    )
+    return request, (SEQUENCE_ID in inputs) + (SEQUENCE_CONTROL_INPUT in inputs)
+
+
+def array_from_proto(spec: TensorSpec, proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Validate one data input against its spec and return it as an array.
+
+    Deviation from OVMS: the typed `*_val` field is accepted as well as `tensor_content`.
+    """
+    check_precision(spec, precision_of_tf_dtype(proto.dtype))
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    check_shape(spec, shape)
+    dtype = spec.element.numpy
+    count = math.prod(shape)
+    expected_bytes = count * dtype.itemsize
+    content = proto.tensor_content
+    if content:
+        check_content_size(spec, expected_bytes, len(content))
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
+    values = getattr(proto, spec.element.value_field)
+    check_content_size(spec, expected_bytes, len(values) * dtype.itemsize)
+    if spec.element.precision == "FP16":
+        return np.array(values, dtype=np.uint16).view(np.float16).reshape(shape)
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
+    """Write an array into an (empty) TensorProto as dtype, shape and tensor_content."""
+    proto.dtype = BY_NUMPY[array.dtype].tf_dtype
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add().size = size
+    proto.tensor_content = array.tobytes()
+
+
+def fill_sequence_id(response: predict_pb2.PredictResponse, sequence_id: int) -> None:
+    """Add the `sequence_id` output: DT_UINT64, shape [1], value in uint64_val."""
+    proto = response.outputs[SEQUENCE_ID]
+    proto.dtype = BY_NUMPY[np.dtype(np.uint64)].tf_dtype
+    proto.tensor_shape.dim.add().size = 1
+    proto.uint64_val.append(sequence_id)

@@ -1,0 +1,72 @@
+"""A fixed pool of OpenVINO infer requests, each with its input views and states looked up once."""
+
+import queue
+
+import numpy as np
+import openvino as ov
+
+from helpers.model_server.signature import TensorSpec
+
+SavedState = dict[str, np.ndarray]
+
+
+class InferSlot:
+    """One infer request plus what the hot path needs from it, looked up once."""
+
+    def __init__(
+        self, compiled: ov.CompiledModel, inputs: dict[str, TensorSpec], outputs: list[str]
+    ) -> None:
+        self.request = compiled.create_infer_request()
+        self.states = self.request.query_state()
+        # Static inputs are written in place into the request's own tensors: one copy, no lookup.
+        self._views: dict[str, np.ndarray] = {
+            name: self.request.get_tensor(name).data
+            for name, spec in inputs.items()
+            if spec.is_static
+        }
+        self._outputs = [(name, compiled.output(name)) for name in outputs]
+
+    def set_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+        """Write each input array into the request."""
+        for name, array in arrays.items():
+            view = self._views.get(name)
+            if view is not None:
+                view[...] = array
+            else:
+                self.request.set_tensor(name, ov.Tensor(np.ascontiguousarray(array)))
+
+    def infer(self) -> dict[str, np.ndarray]:
+        """Run one synchronous inference and return copies of the outputs."""
+        self.request.infer()
+        return {name: self.request.get_tensor(port).data.copy() for name, port in self._outputs}
+
+    def save_states(self) -> SavedState:
+        """Deep copies of every variable state."""
+        return {state.name: state.state.data.copy() for state in self.states}
+
+    def restore_states(self, saved: SavedState) -> None:
+        """Load a sequence's saved states; KeyError if one is missing."""
+        for state in self.states:
+            state.state = ov.Tensor(saved[state.name], shared_memory=True)
+
+    def reset_states(self) -> None:
+        """Reset every variable to its initial value."""
+        self.request.reset_state()
+
+
+class InferPool:
+    """`nireq` infer slots; taking one blocks until one is free."""
+
+    def __init__(self, slots: list[InferSlot]) -> None:
+        self.size = len(slots)
+        self._free: queue.SimpleQueue[InferSlot] = queue.SimpleQueue()
+        for slot in slots:
+            self._free.put(slot)
+
+    def take(self) -> InferSlot:
+        """Wait for and return a free slot."""
+        return self._free.get()
+
+    def give_back(self, slot: InferSlot) -> None:
+        """Return a slot to the pool."""
+        self._free.put(slot)

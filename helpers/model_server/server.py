@@ -1,0 +1,145 @@
+"""Wire the pieces together: settings -> model manager -> front ends -> background threads."""
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import openvino as ov
+
+from helpers.model_server.background import RepositoryPoller, SequenceCleaner
+from helpers.model_server.cli import (
+    Settings,
+)
+from helpers.model_server.config_file import ConfigFileError, parse_config_text
+from helpers.model_server.grpc_service import start_grpc_server
+from helpers.model_server.logs import configure_logging
+from helpers.model_server.manager import ModelManager, VersionState
+from helpers.model_server.model_config import (
+    ModelConfig,
+    ModelConfigError,
+    VersionPolicy,
+    check_stateful_keys,
+    parse_version_policy,
+)
+from helpers.model_server.rest_service import start_rest_server
+
+log = logging.getLogger("model_server.server")
+
+EXIT_FAILURE = 1
+GRPC_THREADS = 64
+
+
+def cli_model_config(settings: Settings) -> ModelConfig:
+    """The single model described by --model_name/--model_path and the model flags."""
+    given = {name: settings.values[name] for name in settings.given}
+    check_stateful_keys(str(settings.model_name), given, bool(settings.stateful))
+    plugin = json.loads(str(settings.plugin_config)) if settings.plugin_config else {}
+    if not isinstance(plugin, dict):
+        raise ModelConfigError("plugin_config should be a JSON object")
+    policy = settings.model_version_policy
+    return ModelConfig(
+        name=str(settings.model_name),
+        base_path=Path(str(settings.model_path)).expanduser().resolve(),
+        batch_size=str(settings.batch_size) or None,
+        shape=str(settings.shape) or None,
+        layout=str(settings.layout) or None,
+        version_policy=parse_version_policy(policy) if policy else VersionPolicy(),
+        nireq=int(settings.nireq),  # type: ignore[call-overload]
+        target_device=str(settings.target_device),
+        plugin_config=plugin,
+        stateful=bool(settings.stateful),
+        idle_sequence_cleanup=bool(settings.idle_sequence_cleanup),
+        low_latency_transformation=bool(settings.low_latency_transformation),
+        max_sequence_number=int(settings.max_sequence_number),  # type: ignore[call-overload]
+    )
+
+
+class ModelServer:
+    """A running server: its manager, front ends and background threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.manager = ModelManager(ov.Core())
+        self.stopped = threading.Event()
+        self._stoppers: list = []
+
+    def load_models(self) -> bool:
+        """Initial load; False when the server must not start (OVMS: model manager failed)."""
+        settings = self.settings
+        if settings.config_path:
+            path = Path(str(settings.config_path)).expanduser().resolve()
+            try:
+                configs = parse_config_text(path.read_text(encoding="utf-8"), path.parent)
+            except (OSError, ConfigFileError) as error:
+                log.error("Couldn't start model manager: %s", error)
+                return False
+            self.manager.apply(configs)
+            self.config_path: Path | None = path
+            return True
+        self.config_path = None
+        try:
+            config = cli_model_config(settings)
+        except (ModelConfigError, json.JSONDecodeError) as error:
+            log.error("Couldn't start model manager: %s", error)
+            return False
+        self.manager.apply([config])
+        versions = self.manager.models[config.name].versions.values()
+        if any(v.state == VersionState.LOADING for v in versions):
+            log.error("Couldn't start model manager")
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start the front ends and the background threads."""
+        settings = self.settings
+        if settings.port:
+            addresses = str(settings.grpc_bind_address).split(",")
+            grpc_server = start_grpc_server(
+                self.manager, addresses, int(settings.port), GRPC_THREADS
+            )  # type: ignore[call-overload]
+            self._stoppers.append(lambda: grpc_server.stop(grace=1).wait())
+            log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
+        if settings.rest_port:
+            addresses = str(settings.rest_bind_address).split(",")
+            for rest in start_rest_server(self.manager, addresses, int(settings.rest_port)):  # type: ignore[call-overload]
+                self._stoppers.append(rest.shutdown)
+            log.info("Started REST server on %s:%s", settings.rest_bind_address, settings.rest_port)
+        poll = int(settings.file_system_poll_wait_seconds)  # type: ignore[call-overload]
+        if poll > 0:
+            self._background(RepositoryPoller(self.manager, poll, self.config_path))
+        if settings.cleaner_interval_seconds > 0:
+            self._background(SequenceCleaner(self.manager, settings.cleaner_interval_seconds))
+
+    def _background(self, thread: RepositoryPoller | SequenceCleaner) -> None:
+        """Start a background thread and remember how to stop it."""
+        thread.start()
+        self._stoppers.append(thread.stop)
+
+    def stop(self) -> None:
+        """Stop everything that was started."""
+        for stop in reversed(self._stoppers):
+            stop()
+        self.stopped.set()
+
+
+def run(settings: Settings) -> int:
+    """Run the server until SIGTERM/SIGINT; the exit code follows OVMS."""
+    configure_logging(str(settings.log_level), str(settings.log_path))
+    server = ModelServer(settings)
+    if not server.load_models():
+        return EXIT_FAILURE
+    try:
+        server.start()
+    except (OSError, RuntimeError) as error:
+        log.error("Could not start the server: %s", error)
+        server.stop()
+        return EXIT_FAILURE
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: server.stopped.set())
+    while not server.stopped.wait(0.5):
+        pass
+    log.info("Shutting down")
+    server.stop()
+    return 0

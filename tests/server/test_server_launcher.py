@@ -1,0 +1,118 @@
+"""The launcher and the client helper: a real single-model server, plus pure unit checks."""
+
+import os
+
+import grpc
+import numpy as np
+import pytest
+from srv_tfs import END, START, get_model_status_pb2, make_ndarray, make_tensor_proto, predict_pb2
+
+from helpers import serving_launcher as launcher
+from helpers.serving_client import StatefulSequence, predict_request, to_ndarray
+from helpers.summator import build_summator
+
+
+@pytest.fixture(scope="module")
+def cli_server(tmp_path_factory):
+    repository = tmp_path_factory.mktemp("cli_repo")
+    handle = launcher.serve_model(build_summator(), "summator", repository)
+    yield handle
+    handle.stop()
+
+
+def test_article_client_code_runs_unchanged(cli_server):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(cli_server.grpc_address)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    sequence_id, values, got = 10, [1.5, 2.0, 4.0], []
+    for i, value in enumerate(values):
+        req = predict_pb2.PredictRequest()
+        req.model_spec.name = "summator"
+        req.inputs["x"].CopyFrom(make_tensor_proto(np.array([[value]], np.float32)))
+        if i == 0:
+            req.inputs["sequence_control_input"].CopyFrom(
+                make_tensor_proto([START], dtype="uint32")
+            )
+        if i == len(values) - 1:
+            req.inputs["sequence_control_input"].CopyFrom(make_tensor_proto([END], dtype="uint32"))
+        req.inputs["sequence_id"].CopyFrom(make_tensor_proto([sequence_id], dtype="uint64"))
+        response = stub.Predict(req, 10.0)
+        got.append(float(make_ndarray(response.outputs["y"])[0, 0]))
+    channel.close()
+    assert got == np.cumsum(values).tolist()
+
+
+def test_stateful_sequence_helper_and_context_manager(cli_server):
+    values = np.array([3.0, 4.0, 5.0], np.float32)
+    with grpc.insecure_channel(cli_server.grpc_address) as channel:
+        with StatefulSequence(channel, "summator", "y") as sequence:
+            outputs = [sequence.start({"x": values[:1].reshape(1, 1)})]
+            outputs += [sequence.step({"x": v.reshape(1, 1)}) for v in values[1:]]
+            assert sequence.sequence_id > 0 and sequence.active
+            kept_id = sequence.sequence_id
+        assert not sequence.active
+        assert [float(o[0, 0]) for o in outputs] == np.cumsum(values).tolist()
+        # The context manager ended the sequence: a further step says it is missing.
+        stub_request = predict_request("summator", {"x": np.zeros((1, 1), np.float32)}, kept_id)
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        with pytest.raises(grpc.RpcError) as caught:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(stub_request, 10.0)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_handle_stop_ends_the_process(tmp_path):
+    handle = launcher.serve_model(build_summator(), "summator", tmp_path, stateful=False)
+    assert handle.is_running() and launcher.model_is_available(handle.grpc_address, "summator")
+    handle.stop()
+    assert not handle.is_running() and handle.process.returncode is not None
+    assert "AVAILABLE" in handle.log_text()
+
+
+def test_predict_request_uses_tensor_content_and_typed_special_fields():
+    req = predict_request("m", {"x": np.array([[2.5]], np.float32)}, sequence_id=9, control=1)
+    assert req.inputs["x"].tensor_content == np.array([[2.5]], np.float32).tobytes()
+    assert list(req.inputs["sequence_id"].uint64_val) == [9]
+    assert list(req.inputs["sequence_control_input"].uint32_val) == [1]
+    assert [d.size for d in req.inputs["sequence_id"].tensor_shape.dim] == [1]
+    np.testing.assert_array_equal(to_ndarray(req.inputs["x"]), [[2.5]])
+
+
+def test_status_wire_encoding_matches_the_real_protos():
+    raw = launcher._status_request("summator")
+    assert get_model_status_pb2.GetModelStatusRequest.FromString(raw).model_spec.name == "summator"
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for version, state in ((1, 50), (2, 30), (300, 20)):
+        status = response.model_version_status.add(version=version, state=state)
+        status.status.error_message = "OK"
+    assert launcher.version_states(response.SerializeToString()) == {1: 50, 2: 30, 300: 20}
+
+
+def test_docker_command_for_real_ovms(tmp_path):
+    args = launcher.model_server_args(tmp_path, "summator", stateful=True, root="/models")
+    command = launcher.docker_command(tmp_path, 9100, 9101, args)
+    assert command[:4] == ["docker", "run", "--rm", "-d"]
+    assert command[command.index("-u") + 1] == f"{os.getuid()}:{os.getgid()}"
+    assert command[command.index("-v") + 1] == f"{tmp_path.resolve()}:/models:ro"
+    assert [command[i + 1] for i, t in enumerate(command) if t == "-p"] == [
+        "127.0.0.1:9100:9000",
+        "127.0.0.1:9101:8000",
+    ]
+    image = command.index("openvino/model_server:2026.2")
+    assert command[image + 1 :] == [
+        "--port",
+        "9000",
+        "--rest_port",
+        "8000",
+        "--model_name",
+        "summator",
+        "--model_path",
+        "/models/summator",
+        "--stateful",
+    ]
+
+
+def test_write_config_layout(tmp_path):
+    path = launcher.write_config(tmp_path, [{"name": "a", "stateful": True}])
+    assert path.read_text().count('"config"') == 1 and path.name == "config.json"
