@@ -1,0 +1,47 @@
+"""Fixtures for the browser test: one JupyterLab for all notebooks, and a report at the end."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.lab import Lab, running_lab
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+BUILD_DIR = REPO_ROOT / "build" / "browser"
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """All notebooks in one JupyterLab, kernels left running, as a Binder user would have them."""
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with running_lab(NOTEBOOKS, tmp_path_factory.mktemp("lab")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def report(lab: Lab) -> Iterator[list[dict[str, object]]]:
+    """Rows collected by the tests, written to build/browser/report.md at the end."""
+    rows: list[dict[str, object]] = []
+    yield rows
+    lines = [
+        "| notebook | code cells run | seconds | images | widgets | peak PSS so far (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['notebook']} | {r['executed']} | {r['seconds']:.1f} | {r['images']} "
+        f"| {r['widgets']} | {r['peak_mb']:.0f} |"
+        for r in rows
+    ]
+    largest = sorted(lab.memory.peak_by_process.items(), key=lambda item: -item[1])[:8]
+    lines += [
+        "",
+        f"Peak memory of JupyterLab and everything it started (PSS): "
+        f"{lab.memory.peak_bytes / 2**20:.0f} MB.",
+        "Largest processes at their own peak: "
+        + ", ".join(f"{label} {size / 2**20:.0f} MB" for label, size in largest),
+    ]
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    (BUILD_DIR / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))

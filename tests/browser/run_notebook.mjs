@@ -1,0 +1,90 @@
+// Opens one notebook in JupyterLab (headless Debian Chromium), restarts the kernel, runs all cells
+// and reports what a person would see, as one JSON object on stdout.
+// Usage: node run_notebook.mjs <lab base url> <notebook name> <screenshot path> [--click-state-panel]
+import { chromium } from "playwright-core";
+
+const [baseUrl, notebook, screenshot, ...flags] = process.argv.slice(2);
+const clickStatePanel = flags.includes("--click-state-panel");
+const RUN_TIMEOUT_MS = 240_000;
+
+const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+
+async function waitForIdleKernel(page) {
+  await page.waitForFunction(
+    () => document.querySelector("#jp-main-statusbar")?.textContent.includes("Idle"),
+    null, { timeout: 60_000 },
+  );
+}
+
+// Counts prompts, errors, images and widgets in the open notebook.
+async function inspect(page) {
+  return page.evaluate(() => {
+    const panel = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden)");
+    const prompts = [...panel.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")]
+      .map((p) => p.textContent.trim());
+    const stderr = [...panel.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
+      .map((e) => e.textContent.slice(0, 400));
+    return {
+      prompts,
+      executed: prompts.filter((p) => /^\[\d+\]:$/.test(p)).length,
+      running: prompts.filter((p) => p === "[*]:").length,
+      stderr,
+      images: panel.querySelectorAll(".jp-OutputArea-output img").length,
+      widgets: panel.querySelectorAll(".jp-OutputArea-output .jupyter-widgets").length,
+    };
+  });
+}
+
+async function runAll(page) {
+  // Not awaited inside the page: the command's promise only settles after the dialog is answered.
+  await page.evaluate(() => { window.jupyterapp.commands.execute("notebook:restart-run-all"); });
+  await page.locator(".jp-Dialog .jp-mod-accept").click();
+  const started = Date.now();
+  let state = await inspect(page);
+  // Stop at the first error output; otherwise wait until every code cell has a number.
+  while (Date.now() - started < RUN_TIMEOUT_MS) {
+    await page.waitForTimeout(500);
+    state = await inspect(page);
+    const done = state.running === 0 && state.executed === state.prompts.length;
+    if (state.stderr.length > 0 || done) break;
+  }
+  await waitForIdleKernel(page);
+  state = await inspect(page);
+  return { ...state, seconds: (Date.now() - started) / 1000 };
+}
+
+// Presses Step, then Reset, on the State API panel and reads the state label after each click.
+async function clickThePanel(page) {
+  const label = page.locator(".widget-html-content", { hasText: "state =" }).first();
+  await label.scrollIntoViewIfNeeded();
+  const before = await label.textContent();
+  await page.locator("button.widget-button", { hasText: "Step" }).first().click();
+  await page.waitForFunction((text) => !document.body.innerText.includes(text), before);
+  const afterStep = await label.textContent();
+  await page.locator("button.widget-button", { hasText: "Reset" }).first().click();
+  await page.waitForFunction((text) => !document.body.innerText.includes(text), afterStep);
+  const afterReset = await label.textContent();
+  return { before, afterStep, afterReset };
+}
+
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+const result = { notebook };
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${baseUrl}/lab/tree/${notebook}?reset`);
+  await page.waitForSelector(".jp-NotebookPanel .jp-Cell", { timeout: 60_000 });
+  await waitForIdleKernel(page);
+  Object.assign(result, await runAll(page));
+  if (clickStatePanel && result.stderr.length === 0) {
+    result.panel = await clickThePanel(page);
+  }
+  await page.screenshot({ path: screenshot });
+} catch (error) {
+  result.failure = String(error);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
