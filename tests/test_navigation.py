@@ -1,4 +1,4 @@
-"""Readers can move through the walkthrough: notebook headers link to their neighbours, README to all."""
+"""Readers can move through the walkthrough: headers link to neighbours, README to all."""
 
 import json
 import re

@@ -1,0 +1,32 @@
+"""Small plumbing for the serving notebook: capture a failed gRPC call, and call the REST API."""
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+
+def rpc_failure(call: Callable[[], object]) -> tuple[str, str]:
+    """Run `call`, which must raise grpc.RpcError; return (status code name, details)."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.code().name, error.details()  # type: ignore[attr-defined]
+    raise AssertionError("the call succeeded, but an error was expected")
+
+
+def rest_call(url: str, body: object = None, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET `url`, or POST `body` as JSON; return (HTTP status, decoded JSON), errors included."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
