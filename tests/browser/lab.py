@@ -43,6 +43,9 @@ def describe(process: psutil.Process) -> str:
     """A short, stable label for a process: 'jupyterlab', 'kernel <pid>', 'model server <pid>'."""
     command = " ".join(process.cmdline())
     if "ipykernel_launcher" in command:
+        parent = process.parent()
+        if parent is not None and "ipykernel_launcher" in " ".join(parent.cmdline()):
+            return f"short-lived fork of kernel {parent.pid}"  # e.g. a library running `uname`
         return f"kernel {process.pid}"
     if "helpers.model_server" in command:
         return f"model server {process.pid}"
@@ -113,6 +116,16 @@ def wait_until_up(url: str, timeout_seconds: float = 60.0) -> None:
         except OSError:
             time.sleep(0.3)
     raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout_seconds} s")
+
+
+def shut_down_kernels(base_url: str) -> int:
+    """Shut down every running kernel through the server's REST API; return how many."""
+    with urllib.request.urlopen(f"{base_url}/api/kernels", timeout=10) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{base_url}/api/kernels/{kernel['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
+    return len(kernels)
 
 
 @contextmanager

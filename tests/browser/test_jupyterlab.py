@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import BUILD_DIR, NOTEBOOKS
-from tests.browser.lab import Lab
+from tests.browser.lab import Lab, shut_down_kernels
 
 pytestmark = pytest.mark.browser
 DRIVER = Path(__file__).with_name("run_notebook.mjs")
@@ -45,6 +45,8 @@ def test_notebook_runs_like_a_person_would_run_it(notebook: Path, lab: Lab, repo
     flags = ("--click-state-panel",) if notebook.name.startswith("02_") else ()
     seen = run_in_browser(lab, notebook, *flags)
     report.append({**seen, "peak_mb": lab.memory.peak_bytes / 2**20})
+    # As the notebooks ask readers to do on Binder: shut this kernel down before the next one.
+    assert shut_down_kernels(lab.base_url) == 1
 
     assert "failure" not in seen, seen.get("failure")
     assert seen["stderr"] == [], "error or warning output in the browser"
