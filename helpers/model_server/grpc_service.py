@@ -4,9 +4,11 @@ import logging
 from concurrent import futures
 
 import grpc
+import numpy as np
 
 from helpers.model_server.grpc_tensors import (
     array_from_proto,
+    fast_array,
     fill_proto,
     fill_sequence_id,
     sequence_request_from_protos,
@@ -43,21 +45,27 @@ def predict(
     manager: ModelManager, request: predict_pb2.PredictRequest
 ) -> predict_pb2.PredictResponse:
     """Run one Predict in OVMS's order of checks."""
-    servable = manager.resolve(request.model_spec.name, _version(request.model_spec))
+    spec = request.model_spec
+    servable = manager.resolve(spec.name, spec.version.value if spec.HasField("version") else 0)
     inputs = request.inputs
     sequence_request, special_count = None, 0
     if servable.stateful:
         sequence_request, special_count = sequence_request_from_protos(inputs)
     check_input_names(servable.inputs, inputs, special_count)
-    arrays = {name: array_from_proto(spec, inputs[name]) for name, spec in servable.inputs.items()}
+    arrays: dict[str, np.ndarray] = {}
+    for name, input_spec in servable.inputs.items():
+        proto = inputs[name]
+        array = fast_array(input_spec, proto)
+        arrays[name] = array if array is not None else array_from_proto(input_spec, proto)
     response = predict_pb2.PredictResponse()
     if sequence_request is None:
         outputs = servable.infer(arrays)
     else:
         outputs, sequence_id = servable.infer_in_sequence(arrays, sequence_request)
         fill_sequence_id(response, sequence_id)
+    response_outputs = response.outputs
     for name, array in outputs.items():
-        fill_proto(response.outputs[name], array)
+        fill_proto(response_outputs[name], array)
     return response
 
 

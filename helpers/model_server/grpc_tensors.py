@@ -11,6 +11,7 @@ from helpers.model_server.signature import TensorSpec
 from helpers.model_server.special_inputs import (
     SEQUENCE_CONTROL_INPUT,
     SEQUENCE_ID,
+    Control,
     RawSpecialInput,
     SequenceRequest,
     extract_sequence_request,
@@ -18,6 +19,7 @@ from helpers.model_server.special_inputs import (
 from helpers.model_server.validation import check_content_size, check_precision, check_shape
 
 TensorMap = Mapping[str, tensor_pb2.TensorProto]
+_DT_UINT64 = BY_NUMPY[np.dtype(np.uint64)].tf_dtype
 
 
 def _raw_special(inputs: TensorMap, name: str, field: str) -> RawSpecialInput | None:
@@ -31,13 +33,48 @@ def _raw_special(inputs: TensorMap, name: str, field: str) -> RawSpecialInput | 
     return RawSpecialInput(shape, int(values[0]) if len(values) == 1 else None)
 
 
+def _well_formed(proto: tensor_pb2.TensorProto | None, values: object) -> bool:
+    """True when a special input has shape [1] and exactly one value in its field."""
+    if proto is None:
+        return True
+    dims = proto.tensor_shape.dim
+    return len(dims) == 1 and dims[0].size == 1 and len(values) == 1  # type: ignore[arg-type]
+
+
 def sequence_request_from_protos(inputs: TensorMap) -> tuple[SequenceRequest, int]:
     """The sequence request and the number of special inputs present."""
+    sid = inputs.get(SEQUENCE_ID)
+    ctl = inputs.get(SEQUENCE_CONTROL_INPUT)
+    sid_values = sid.uint64_val if sid is not None else None
+    ctl_values = ctl.uint32_val if ctl is not None else None
+    if _well_formed(sid, sid_values) and _well_formed(ctl, ctl_values):
+        # Fast path: both shapes and fields are right, so only the value checks remain.
+        control = int(ctl_values[0]) if ctl_values is not None else 0
+        sequence_id = int(sid_values[0]) if sid_values is not None else 0
+        if control in (0, 1, 2) and (control == Control.SEQUENCE_START or sequence_id):
+            return SequenceRequest(sequence_id, Control(control)), (sid is not None) + (
+                ctl is not None
+            )
     request = extract_sequence_request(
         _raw_special(inputs, SEQUENCE_ID, "uint64_val"),
         _raw_special(inputs, SEQUENCE_CONTROL_INPUT, "uint32_val"),
     )
     return request, (SEQUENCE_ID in inputs) + (SEQUENCE_CONTROL_INPUT in inputs)
+
+
+def fast_array(spec: TensorSpec, proto: tensor_pb2.TensorProto) -> np.ndarray | None:
+    """The array of a `tensor_content` input that matches a static spec exactly, else None.
+
+    None sends the caller to `array_from_proto`, which runs every check in OVMS's order.
+    """
+    content = proto.tensor_content
+    if proto.dtype != spec.element.tf_dtype or len(content) != spec.byte_size:
+        return None
+    dims = proto.tensor_shape.dim
+    shape = spec.shape
+    if len(dims) != len(shape) or any(d.size != s for d, s in zip(dims, shape, strict=True)):
+        return None
+    return np.frombuffer(content, dtype=spec.element.numpy).reshape(shape)
 
 
 def array_from_proto(spec: TensorSpec, proto: tensor_pb2.TensorProto) -> np.ndarray:
@@ -74,6 +111,6 @@ def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
 def fill_sequence_id(response: predict_pb2.PredictResponse, sequence_id: int) -> None:
     """Add the `sequence_id` output: DT_UINT64, shape [1], value in uint64_val."""
     proto = response.outputs[SEQUENCE_ID]
-    proto.dtype = BY_NUMPY[np.dtype(np.uint64)].tf_dtype
+    proto.dtype = _DT_UINT64
     proto.tensor_shape.dim.add().size = 1
     proto.uint64_val.append(sequence_id)

@@ -14,7 +14,10 @@ class InferSlot:
     """One infer request plus what the hot path needs from it, looked up once."""
 
     def __init__(
-        self, compiled: ov.CompiledModel, inputs: dict[str, TensorSpec], outputs: list[str]
+        self,
+        compiled: ov.CompiledModel,
+        inputs: dict[str, TensorSpec],
+        outputs: dict[str, TensorSpec],
     ) -> None:
         self.request = compiled.create_infer_request()
         self.states = self.request.query_state()
@@ -25,6 +28,16 @@ class InferSlot:
             if spec.is_static
         }
         self._outputs = [(name, compiled.output(name)) for name in outputs]
+        # Static outputs live in the request's own tensors: their views are looked up once.
+        static = all(spec.is_static for spec in outputs.values())
+        self._output_views = (
+            [(name, self.request.get_tensor(port).data) for name, port in self._outputs]
+            if static
+            else None
+        )
+        # The saved copy this request's variables still hold (set by save, cleared by anything
+        # else that changes them): restoring that same copy again would be a no-op.
+        self._resident: SavedState | None = None
 
     def set_inputs(self, arrays: dict[str, np.ndarray]) -> None:
         """Write each input array into the request."""
@@ -37,20 +50,33 @@ class InferSlot:
 
     def infer(self) -> dict[str, np.ndarray]:
         """Run one synchronous inference and return copies of the outputs."""
+        self._resident = None
         self.request.infer()
+        if self._output_views is not None:
+            return {name: view.copy() for name, view in self._output_views}
         return {name: self.request.get_tensor(port).data.copy() for name, port in self._outputs}
 
     def save_states(self) -> SavedState:
-        """Deep copies of every variable state."""
-        return {state.name: state.state.data.copy() for state in self.states}
+        """Deep copies of every variable state (which this request then still holds)."""
+        saved = {state.name: state.state.data.copy() for state in self.states}
+        self._resident = saved
+        return saved
 
     def restore_states(self, saved: SavedState) -> None:
-        """Load a sequence's saved states; KeyError if one is missing."""
+        """Load a sequence's saved states; KeyError if one is missing.
+
+        Skipped when this request's variables already hold exactly `saved`: the sequence's
+        previous step ran here and saved it, and nothing has run on this request since.
+        """
+        if saved is self._resident:
+            return
+        self._resident = None
         for state in self.states:
             state.state = ov.Tensor(saved[state.name], shared_memory=True)
 
     def reset_states(self) -> None:
         """Reset every variable to its initial value."""
+        self._resident = None
         self.request.reset_state()
 
 

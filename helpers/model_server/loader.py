@@ -150,9 +150,7 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
         raise LoadError(f"Could not compile the model: {error}") from error
     inputs = {spec.name: spec for spec in map(_spec, compiled.inputs)}
     outputs = {spec.name: spec for spec in map(_spec, compiled.outputs)}
-    slots = [
-        InferSlot(compiled, inputs, list(outputs)) for _ in range(_nireq(compiled, config.nireq))
-    ]
+    slots = [InferSlot(compiled, inputs, outputs) for _ in range(_nireq(compiled, config.nireq))]
     sequences = None
     if config.stateful:
         sequences = SequenceManager(

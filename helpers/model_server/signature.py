@@ -1,6 +1,6 @@
 """What a served model expects: its inputs and outputs with element type and shape."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from helpers.model_server.dtypes import ElementType
 
@@ -14,6 +14,12 @@ class TensorSpec:
     name: str
     element: ElementType
     shape: tuple[int, ...]
+    byte_size: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Precompute the byte size of a static shape (-1 when a dimension is dynamic)."""
+        size = self.element_count * self.element.numpy.itemsize if self.is_static else -1
+        object.__setattr__(self, "byte_size", size)
 
     @property
     def is_static(self) -> bool:
