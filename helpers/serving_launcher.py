@@ -262,7 +262,8 @@ def start_server(
     grpc_port, rest_port = free_port(), free_port()
     while rest_port == grpc_port:
         rest_port = free_port()
-    log = Path(log_path) if log_path else Path(repository) / "server.log"
+    # One log per server, so two servers over one repository never truncate each other's log.
+    log = Path(log_path) if log_path else Path(repository) / f"server-{grpc_port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log_file = log.open("w", encoding="utf-8")
     env = dict(
@@ -279,7 +280,9 @@ def start_server(
     handle._log_file = log_file
     _RUNNING.add(handle)
     if use_docker:
-        process.wait()
+        if process.wait() != 0:  # e.g. no Docker engine: fail now, not after wait_seconds
+            handle.stop()
+            raise RuntimeError(f"docker run failed:\n{handle.log_text()[-2000:]}")
         handle.container = log.read_text(encoding="utf-8").strip().splitlines()[-1][:64] or None
         handle.process = None
     try:

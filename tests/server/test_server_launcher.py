@@ -1,6 +1,7 @@
 """The launcher and the client helper: a real single-model server, plus pure unit checks."""
 
 import os
+import time
 
 import grpc
 import numpy as np
@@ -116,3 +117,18 @@ def test_docker_command_for_real_ovms(tmp_path):
 def test_write_config_layout(tmp_path):
     path = launcher.write_config(tmp_path, [{"name": "a", "stateful": True}])
     assert path.read_text().count('"config"') == 1 and path.name == "config.json"
+
+
+def test_failed_docker_run_fails_at_once_with_its_message(tmp_path, monkeypatch):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    script = "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n"
+    (fake / "docker").write_text(script)
+    (fake / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    running_before = set(launcher._RUNNING)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="Cannot connect to the Docker daemon"):
+        launcher.start_server(tmp_path, ["m"], [], use_docker=True, wait_seconds=30)
+    assert time.monotonic() - started < 10  # not the 30 s wait for AVAILABLE
+    assert set(launcher._RUNNING) == running_before
