@@ -5,6 +5,7 @@ Importing this module imports TensorFlow (about 3 s); its native log lines are k
 
 import warnings
 
+import ipywidgets as widgets
 import numpy as np
 import openvino as ov
 
@@ -80,3 +81,55 @@ def name_step_outputs(ov_step: ov.Model, keras_step: keras.Model) -> ov.Model:
         output.get_tensor().set_names({name})
         output.get_node().set_friendly_name(name)
     return ov_step
+
+
+def train_with_progress(
+    model: keras.Model,
+    windows: np.ndarray,
+    epochs: int,
+    progress: widgets.IntProgress,
+    batch_size: int = 64,
+) -> list[float]:
+    """Fit `model` to predict each next sample of `windows` [N, T, 1], advancing `progress`.
+
+    The bar's maximum becomes `epochs`; after each epoch its value and description (the loss)
+    are updated, so a notebook shows one moving line instead of a log line per epoch.
+    """
+    progress.max, progress.value, progress.description = epochs, 0, "training"
+
+    def advance(epoch: int, logs: dict[str, float] | None) -> None:
+        progress.value = epoch + 1
+        progress.description = f"loss {(logs or {}).get('loss', float('nan')):.4f}"
+
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=advance)
+    history = model.fit(
+        windows[:, :-1],
+        windows[:, 1:],
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=[callback],
+    )
+    return [float(v) for v in history.history["loss"]]
+
+
+def drop_inner_tensor_names(model: ov.Model) -> ov.Model:
+    """Leave tensor names only on model inputs and outputs (in place; returned).
+
+    Converted Keras models name inner tensors after TensorFlow nodes (`.../Tensordot:0`), and the
+    tensor feeding an output keeps those names next to ours. The compiled model then lists them
+    too, and `get_any_name()`, which a server may use to name its outputs, can return one of them.
+    """
+    output_names = [set(port.get_names()) for port in model.outputs]
+    keep = {name for port in model.inputs for name in port.get_names()}
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("Parameter", "Result"):
+            continue
+        for output in op.outputs():
+            if output.get_names() - keep:
+                output.get_tensor().set_names(output.get_names() & keep)
+    for port, names in zip(model.outputs, output_names, strict=True):
+        port.get_node().input_value(0).get_tensor().set_names(names)
+        port.get_tensor().set_names(names)
+    return model

@@ -1,5 +1,6 @@
 """The Keras forecaster's one-step twin, converted and made stateful, streams Keras' own output."""
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 from openvino import passes
@@ -9,9 +10,11 @@ from helpers.keras_lstm import (
     build_forecaster,
     build_step_model,
     convert_quietly,
+    drop_inner_tensor_names,
     name_step_outputs,
     sine_mixture,
     train_forecaster,
+    train_with_progress,
 )
 
 HIDDEN = 8
@@ -76,3 +79,24 @@ def test_full_keras_lstm_converts_to_a_loop_that_low_latency2_rejects(forecaster
     manager.register_pass(passes.LowLatency2())
     with pytest.raises(RuntimeError, match="Broadcast target_shape has smaller rank"):
         manager.run_passes(model)
+
+
+def test_train_with_progress_advances_the_bar_once_per_epoch():
+    bar = widgets.IntProgress()
+    model = build_forecaster(4, seed=1)
+    losses = train_with_progress(model, sine_mixture(64, 17, seed=0), epochs=3, progress=bar)
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert bar.max == 3 and bar.value == 3
+    assert bar.description == f"loss {losses[-1]:.4f}"
+
+
+def test_drop_inner_tensor_names_keeps_only_input_and_output_names(core, forecaster):
+    keras_step = build_step_model(forecaster)
+    model = drop_inner_tensor_names(name_step_outputs(convert_quietly(keras_step), keras_step))
+    named = {name for op in model.get_ordered_ops() for out in op.outputs() for name in out.names}
+    ports = {name for port in [*model.inputs, *model.outputs] for name in port.names}
+    assert {"x", "h_in", "c_in", "y", "h_out", "c_out"} <= ports
+    assert not any("/" in name for name in named)  # no TensorFlow node names left
+    assert named == ports
+    compiled = core.compile_model(model, "CPU")
+    assert sorted(o.get_any_name() for o in compiled.outputs) == sorted(STEP_OUTPUTS)

@@ -143,6 +143,8 @@ def running_lab(notebooks: list[Path], workdir: Path) -> Iterator[Lab]:
         "--ip=127.0.0.1", f"--port={port}", "--IdentityProvider.token=", "--ServerApp.password=",
         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True",
+        # Loopback-only and tokenless: lets the test shut kernels down through the REST API.
+        "--ServerApp.disable_check_xsrf=True",
     ]  # fmt: skip
     log = (workdir / "jupyterlab.log").open("wb")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
