@@ -148,23 +148,16 @@ def test_data_validation_errors(channel, data, message):
     assert (code, details) == (INVALID, message)
 
 
-def test_empty_and_garbage_content_sizes(channel):
-    empty = tensor_pb2.TensorProto(dtype=1)
-    empty.tensor_shape.dim.add(size=1)
-    empty.tensor_shape.dim.add(size=1)
-    code, details = predict_error(channel, request("summator", {"x": empty}, 9101, START))
-    assert (code, details) == (
-        INVALID,
-        "Invalid content size of tensor proto - Expected: 4 bytes; Actual: 0 bytes; input name: x",
-    )
-    garbage = tensor_pb2.TensorProto(dtype=1, tensor_content=b"\xff\x00garbage")
-    garbage.tensor_shape.dim.add(size=1)
-    garbage.tensor_shape.dim.add(size=1)
-    code, details = predict_error(channel, request("summator", {"x": garbage}, 9101, START))
-    assert (code, details) == (
-        INVALID,
-        "Invalid content size of tensor proto - Expected: 4 bytes; Actual: 9 bytes; input name: x",
-    )
+@pytest.mark.parametrize(
+    ("content", "actual_bytes"), [(b"", 0), (b"\xff\x00garbage", 9)], ids=["empty", "garbage"]
+)
+def test_content_of_the_wrong_size_is_refused(channel, content, actual_bytes):
+    proto = tensor_pb2.TensorProto(dtype=1, tensor_content=content)
+    proto.tensor_shape.dim.add(size=1)
+    proto.tensor_shape.dim.add(size=1)
+    code, details = predict_error(channel, request("summator", {"x": proto}, 9101, START))
+    expected = f"Expected: 4 bytes; Actual: {actual_bytes} bytes; input name: x"
+    assert (code, details) == (INVALID, f"Invalid content size of tensor proto - {expected}")
 
 
 def test_failed_validation_does_not_touch_the_sequence(channel):
