@@ -12,24 +12,18 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from helpers.model_server.dtypes import BY_NUMPY, BY_TF_DTYPE
+
 SEQUENCE_START = 1
 SEQUENCE_END = 2
 NO_CONTROL = 0
-_TF_DTYPES = {
-    np.dtype(np.float32): types_pb2.DT_FLOAT,
-    np.dtype(np.float64): types_pb2.DT_DOUBLE,
-    np.dtype(np.int32): types_pb2.DT_INT32,
-    np.dtype(np.int64): types_pb2.DT_INT64,
-    np.dtype(np.uint8): types_pb2.DT_UINT8,
-}
-_NUMPY_DTYPES = {tf: np_dtype for np_dtype, tf in _TF_DTYPES.items()}
-_NUMPY_DTYPES[types_pb2.DT_UINT64] = np.dtype(np.uint64)
 
 
 def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     """A TensorProto with dtype, shape and the data in tensor_content."""
     array = np.ascontiguousarray(array)
-    proto = tensor_pb2.TensorProto(dtype=_TF_DTYPES[array.dtype], tensor_content=array.tobytes())
+    dtype = BY_NUMPY[array.dtype].tf_dtype
+    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_content=array.tobytes())
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto
@@ -47,11 +41,11 @@ def special_proto(value: int, field: str) -> tensor_pb2.TensorProto:
 def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """Decode a response tensor (tensor_content, float_val or uint64_val)."""
     shape = [d.size for d in proto.tensor_shape.dim]
-    dtype = _NUMPY_DTYPES[proto.dtype]
+    element = BY_TF_DTYPE[proto.dtype]
     if proto.tensor_content:
-        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
-    values = proto.uint64_val if proto.dtype == types_pb2.DT_UINT64 else proto.float_val
-    return np.array(values, dtype=dtype).reshape(shape)
+        return np.frombuffer(proto.tensor_content, dtype=element.numpy).reshape(shape).copy()
+    values = getattr(proto, element.value_field)
+    return np.array(values, dtype=element.numpy).reshape(shape)
 
 
 def predict_request(

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from helpers.forecast_data import one_step_mse
+
 FRAME_MILLISECONDS = 200
 
 
@@ -50,8 +52,7 @@ class StreamRecording:
         """Mean squared one-step error over the first `seen` samples of `sequence` (nan if < 2)."""
         if seen < 2:
             return float("nan")
-        actual, forecast = self.actual[sequence, 1:seen], self.forecast[sequence, : seen - 1]
-        return float(np.mean((forecast - actual) ** 2, dtype=np.float64))
+        return one_step_mse(self.actual[sequence, :seen], self.forecast[sequence, :seen])
 
 
 def draw_frame(

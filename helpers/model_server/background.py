@@ -51,11 +51,13 @@ class SequenceCleaner(Periodic):
 class RepositoryPoller(Periodic):
     """Watch config.json (reload on change) and the version folders (load/retire versions)."""
 
-    def __init__(self, manager: ModelManager, interval: float, config_path: Path | None) -> None:
+    def __init__(
+        self, manager: ModelManager, interval: float, config_path: Path | None, loaded_text: str
+    ) -> None:
         super().__init__("repository-poller", interval)
         self.manager = manager
         self.config_path = config_path
-        self.last_text = config_path.read_text(encoding="utf-8") if config_path else ""
+        self.last_text = loaded_text  # the text load_models used: a change since then reloads
 
     def tick(self) -> None:
         """Reload the config if its text changed, else re-scan the version folders."""

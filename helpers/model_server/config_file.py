@@ -98,8 +98,3 @@ def parse_config_text(text: str, config_dir: Path) -> list[ModelConfig]:
         except ModelConfigError as error:
             log.error("Parsing model: %s config failed due to error: %s", entry["name"], error)
     return models
-
-
-def read_config_file(path: Path) -> list[ModelConfig]:
-    """Read and parse a config.json file."""
-    return parse_config_text(path.read_text(encoding="utf-8"), path.parent)

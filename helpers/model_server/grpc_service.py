@@ -46,7 +46,7 @@ def predict(
 ) -> predict_pb2.PredictResponse:
     """Run one Predict in OVMS's order of checks."""
     spec = request.model_spec
-    servable = manager.resolve(spec.name, spec.version.value if spec.HasField("version") else 0)
+    servable = manager.resolve(spec.name, _version(spec))
     inputs = request.inputs
     sequence_request, special_count = None, 0
     if servable.stateful:

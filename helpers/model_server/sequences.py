@@ -4,14 +4,11 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from helpers.model_server.infer_pool import SavedState
 from helpers.model_server.special_inputs import UINT64_MAX, Control, SequenceRequest
 from helpers.model_server.status import Code, ServingError
 
 log = logging.getLogger("model_server.sequences")
-
-SavedState = dict[str, np.ndarray]
 
 
 @dataclass(eq=False)

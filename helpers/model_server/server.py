@@ -64,6 +64,7 @@ class ModelServer:
         self.manager = ModelManager(ov.Core())
         self.stopped = threading.Event()
         self._stoppers: list = []
+        self.config_text = ""  # config.json as loaded (config mode)
 
     def load_models(self) -> bool:
         """Initial load; False when the server must not start (OVMS: model manager failed)."""
@@ -71,7 +72,8 @@ class ModelServer:
         if settings.config_path:
             path = Path(str(settings.config_path)).expanduser().resolve()
             try:
-                configs = parse_config_text(path.read_text(encoding="utf-8"), path.parent)
+                self.config_text = path.read_text(encoding="utf-8")
+                configs = parse_config_text(self.config_text, path.parent)
             except (OSError, ConfigFileError) as error:
                 log.error("Couldn't start model manager: %s", error)
                 return False
@@ -108,7 +110,9 @@ class ModelServer:
             log.info("Started REST server on %s:%s", settings.rest_bind_address, settings.rest_port)
         poll = int(settings.file_system_poll_wait_seconds)  # type: ignore[call-overload]
         if poll > 0:
-            self._background(RepositoryPoller(self.manager, poll, self.config_path))
+            self._background(
+                RepositoryPoller(self.manager, poll, self.config_path, self.config_text)
+            )
         if settings.cleaner_interval_seconds > 0:
             self._background(SequenceCleaner(self.manager, settings.cleaner_interval_seconds))
 

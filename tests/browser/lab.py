@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -15,19 +14,14 @@ from pathlib import Path
 
 import psutil
 
+from helpers.serving_launcher import free_port
+
 SETTINGS: dict[str, dict[str, object]] = {
     # Render every cell, so the test sees all prompts and outputs (JupyterLab 4 virtualizes).
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
     # No news or update check: the machine has no internet and the toast hides the page.
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
 }
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_user_settings(folder: Path) -> None:
