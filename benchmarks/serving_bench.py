@@ -23,7 +23,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
-from benchmarks.bench_models import build_stateful_lstm_cell  # noqa: E402
+from helpers.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
 from helpers import serving_launcher as launcher  # noqa: E402
 from helpers.model_server.protos import (  # noqa: E402
     predict_pb2,
@@ -200,7 +200,7 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> list[tuple[str, str, 
 
 def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[tuple[str, str, str]]:
     """64 concurrent sequences on a stateful LSTM cell vs the in-process loop and the echo."""
-    model = build_stateful_lstm_cell()
+    model = build_stateful_lstm_cell(random_lstm_weights(1024, 1024))
     x = np.random.default_rng(0).standard_normal((1, 1024)).astype(np.float32) * 0.1
     local_step = in_process_step(model, x)
     launcher.write_model_repository(model, repo, "lstm")

@@ -122,6 +122,20 @@ def build_lstm_step_model(weights: RnnWeights, head: np.ndarray | None = None) -
     return ov.Model(results, [x, h_in, c_in], "lstm_step")
 
 
+def build_stateful_lstm_cell(weights: RnnWeights) -> ov.Model:
+    """x [1, I] -> y = h': one LSTMCell step whose h and c live in variables `h` and `c`."""
+    H = weights.hidden_size
+    x = _parameter([1, weights.input_size], "x")
+    zeros = ops.constant(np.zeros((1, H), np.float32))
+    h = ops.read_value(zeros, "h", np.float32, [1, H])
+    c = ops.read_value(zeros, "c", np.float32, [1, H])
+    cell = ops.lstm_cell(x, h, c, weights.W, weights.R, weights.B, H, name="lstm_cell")
+    # Assign takes a node, not an output port: a no-op Convert gives each state its own node.
+    h_next, c_next = (ops.convert(cell.output(i), np.float32) for i in (0, 1))
+    sinks = [ops.assign(h_next, "h"), ops.assign(c_next, "c")]
+    return ov.Model([ops.result(h_next, name="y")], sinks, [x], "lstm_cell_stateful")
+
+
 def build_lstm_tensor_iterator(
     weights: RnnWeights, seq_len: int, name: str = "lstm_ti", hardcoded_reshape: bool = False
 ) -> ov.Model:

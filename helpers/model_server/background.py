@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 from helpers.model_server.config_file import ConfigFileError, parse_config_text
+from helpers.model_server.heap import trim_heap
 from helpers.model_server.manager import ModelManager
 
 log = logging.getLogger("model_server.background")
@@ -36,16 +37,17 @@ class Periodic(threading.Thread):
 
 
 class SequenceCleaner(Periodic):
-    """OVMS's sequence cleaner: one idle scan of every registered manager per interval."""
+    """OVMS's sequence cleaner: one idle scan of every registered manager, then malloc_trim."""
 
     def __init__(self, manager: ModelManager, interval: float) -> None:
         super().__init__("sequence-cleaner", interval)
         self.manager = manager
 
     def tick(self) -> None:
-        """Scan once."""
+        """Scan once, then hand the memory of removed sequences back to the OS."""
         for sequences in self.manager.sequence_managers():
             sequences.remove_idle()
+        trim_heap()
 
 
 class RepositoryPoller(Periodic):

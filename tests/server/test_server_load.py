@@ -1,0 +1,124 @@
+"""Load: hundreds of concurrent sequences from 32 threads, every output checked, memory returned.
+
+`make soak` runs the same load at full size (500 sequences x 200 steps) and prints the figures;
+these tests run a bounded version of it.
+"""
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from helpers import serving_launcher as launcher
+from helpers.recurrent import build_stateful_lstm_cell, random_lstm_weights
+from helpers.serving_load import (
+    LoadPlan,
+    lstm_cell_load_model,
+    rss_mb,
+    run_load,
+    summator_load_model,
+)
+from helpers.summator import build_summator
+
+LIMIT = 500
+LSTM_WEIGHTS = random_lstm_weights(16, 64, seed=11)
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # CPUs with BF16/FP16 default to lower precision
+LOAD_MODELS: list[dict[str, object]] = [
+    {"name": "sum", "stateful": True, "max_sequence_number": LIMIT, "idle_sequence_cleanup": False},
+    {
+        "name": "lstm",
+        "stateful": True,
+        "max_sequence_number": LIMIT,
+        "idle_sequence_cleanup": False,
+        "plugin_config": F32,
+    },
+]
+CLEANER_SECONDS = 1  # the cleaner's timer also returns freed heap memory to the OS
+BOUNDED = LoadPlan(sequences=LIMIT, steps=12, threads=32, seed=7, limit=LIMIT, provoke_every=20)
+
+
+def write_load_repository(root: Path) -> Path:
+    """The summator and a stateful LSTM cell (I=16, H=64), each limited to 500 sequences."""
+    launcher.write_model_repository(build_summator(), root, "sum")
+    launcher.write_model_repository(build_stateful_lstm_cell(LSTM_WEIGHTS), root, "lstm")
+    launcher.write_config(root, LOAD_MODELS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.ServerHandle]:
+    """A server for the load tests only, so its sequences and memory are its own."""
+    root = write_load_repository(tmp_path_factory.mktemp("load_repo"))
+    args = launcher.model_server_args(root, config=True)
+    args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
+    args += ["--file_system_poll_wait_seconds", "0"]
+    handle = launcher.start_server(root, ["sum", "lstm"], args)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def load_channel(load_server: launcher.ServerHandle) -> Iterator[grpc.Channel]:
+    """One channel shared by all client threads, as a multi-threaded client would."""
+    with grpc.insecure_channel(load_server.grpc_address) as channel:
+        yield channel
+
+
+def assert_clean(report: object, server: launcher.ServerHandle) -> None:
+    """Nothing wrong, lost or unexpected, and the server still running with a clean log."""
+    assert report.ok, report.summary() + "\n" + "\n".join(report.wrong + report.provoked_wrong)
+    assert server.is_running()
+    log = server.log_text()
+    assert "Traceback" not in log and "Unexpected error" not in log
+
+
+def test_500_sequences_on_the_summator_lose_nothing(load_server, load_channel):
+    report = run_load(load_channel, summator_load_model("sum"), BOUNDED)
+    assert_clean(report, load_server)
+    # START, 11 more steps, then START and END again on fresh ids: every one checked.
+    assert report.steps_checked == LIMIT * BOUNDED.steps + 2 * LIMIT
+    assert report.limit_refused is True
+    assert sum(report.provoked.values()) > 0
+
+
+def test_lstm_cell_sequences_match_the_numpy_lstm(load_server, load_channel):
+    plan = replace(BOUNDED, sequences=200, limit=None, seed=8)
+    report = run_load(load_channel, lstm_cell_load_model("lstm", LSTM_WEIGHTS), plan)
+    assert_clean(report, load_server)
+    assert report.steps_checked == 200 * plan.steps + 2 * 200
+
+
+def test_the_checker_notices_wrong_outputs(load_server, load_channel):
+    """The load's own check must be able to fail: an off-by-one reference is caught."""
+    honest = summator_load_model("sum")
+    off_by_one = replace(honest, expected_outputs=lambda xs: honest.expected_outputs(xs) + 1)
+    plan = LoadPlan(sequences=20, steps=3, threads=4, seed=9, provoke_every=0)
+    report = run_load(load_channel, off_by_one, plan)
+    assert report.wrong_count == report.steps_checked == 20 * 3 + 2 * 20
+    assert not report.ok and not report.unexpected
+
+
+def settled_rss(pid: int) -> float:
+    """RSS once the cleaner has run at least twice (each run ends with malloc_trim)."""
+    time.sleep(2.5 * CLEANER_SECONDS)
+    return rss_mb(pid)
+
+
+def test_memory_returns_to_its_baseline(load_server, load_channel):
+    model = summator_load_model("sum")
+    warm_up = replace(BOUNDED, steps=4, seed=10, provoke_every=0)
+    run_load(load_channel, model, warm_up)  # grows the server's pools and arenas once
+    baseline = settled_rss(load_server.process.pid)
+    peaks = []
+    for round_number in range(3):
+        report = run_load(load_channel, model, replace(warm_up, seed=20 + round_number))
+        assert report.ok
+        peaks.append(rss_mb(load_server.process.pid))
+    after = settled_rss(load_server.process.pid)
+    # Three more rounds of 500 sequences leave no lasting growth beyond allocator noise.
+    assert after <= baseline + max(8.0, 0.05 * baseline), (baseline, peaks, after)
+    assert np.isfinite(peaks).all()
