@@ -57,7 +57,11 @@ binder-check:
 clean:
 	rm -rf $(VENV) build tests/browser/node_modules
 
-.PHONY: bench
+.PHONY: bench soak
+## soak: the server under full load (500 sequences x 200 steps), long fuzzing, faults -> build/soak
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak
+
 ## bench: serving benchmarks (start-up, RSS, step latency, 64 sequences) -> benchmarks/results.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving_bench

@@ -16,11 +16,34 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from helpers.recurrent import RnnWeights, lstm_reference
+from helpers import serving_launcher as launcher
+from helpers.recurrent import (
+    RnnWeights,
+    build_stateful_lstm_cell,
+    lstm_reference,
+    random_lstm_weights,
+)
 from helpers.serving_client import SEQUENCE_END, SEQUENCE_START, predict_request, to_ndarray
+from helpers.summator import build_summator
 
 MAX_SAMPLES = 10  # descriptions kept per kind of failure
 LIMIT_REACHED = ("UNAVAILABLE", "Max sequence number has been reached")
+LOAD_LSTM_WEIGHTS = random_lstm_weights(16, 64, seed=11)
+# Exact float32 maths: CPUs with native BF16 (or ARM's FP16) default to lower precision.
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+def write_load_repository(root: Path, limit: int = 500) -> list[str]:
+    """`sum` (the summator) and `lstm` (a stateful LSTM cell, I=16, H=64), `limit` sequences each.
+
+    Idle cleanup is off for both, so a slow client thread never loses a sequence to the cleaner.
+    """
+    launcher.write_model_repository(build_summator(), root, "sum")
+    launcher.write_model_repository(build_stateful_lstm_cell(LOAD_LSTM_WEIGHTS), root, "lstm")
+    common = {"stateful": True, "max_sequence_number": limit, "idle_sequence_cleanup": False}
+    models = [{"name": "sum", **common}, {"name": "lstm", **common, "plugin_config": F32}]
+    launcher.write_config(root, models)
+    return ["sum", "lstm"]
 
 
 @dataclass(frozen=True)

@@ -7,56 +7,36 @@ these tests run a bounded version of it.
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 
 from helpers import serving_launcher as launcher
-from helpers.recurrent import build_stateful_lstm_cell, random_lstm_weights
 from helpers.serving_load import (
+    LOAD_LSTM_WEIGHTS,
     LoadPlan,
     lstm_cell_load_model,
     rss_mb,
     run_load,
     summator_load_model,
+    write_load_repository,
 )
-from helpers.summator import build_summator
 
 LIMIT = 500
-LSTM_WEIGHTS = random_lstm_weights(16, 64, seed=11)
-F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # CPUs with BF16/FP16 default to lower precision
-LOAD_MODELS: list[dict[str, object]] = [
-    {"name": "sum", "stateful": True, "max_sequence_number": LIMIT, "idle_sequence_cleanup": False},
-    {
-        "name": "lstm",
-        "stateful": True,
-        "max_sequence_number": LIMIT,
-        "idle_sequence_cleanup": False,
-        "plugin_config": F32,
-    },
-]
 CLEANER_SECONDS = 1  # the cleaner's timer also returns freed heap memory to the OS
 BOUNDED = LoadPlan(sequences=LIMIT, steps=12, threads=32, seed=7, limit=LIMIT, provoke_every=20)
-
-
-def write_load_repository(root: Path) -> Path:
-    """The summator and a stateful LSTM cell (I=16, H=64), each limited to 500 sequences."""
-    launcher.write_model_repository(build_summator(), root, "sum")
-    launcher.write_model_repository(build_stateful_lstm_cell(LSTM_WEIGHTS), root, "lstm")
-    launcher.write_config(root, LOAD_MODELS)
-    return root
 
 
 @pytest.fixture(scope="module")
 def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.ServerHandle]:
     """A server for the load tests only, so its sequences and memory are its own."""
-    root = write_load_repository(tmp_path_factory.mktemp("load_repo"))
+    root = tmp_path_factory.mktemp("load_repo")
+    names = write_load_repository(root, LIMIT)
     args = launcher.model_server_args(root, config=True)
     args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
     args += ["--file_system_poll_wait_seconds", "0"]
-    handle = launcher.start_server(root, ["sum", "lstm"], args)
+    handle = launcher.start_server(root, names, args)
     yield handle
     handle.stop()
 
@@ -87,7 +67,7 @@ def test_500_sequences_on_the_summator_lose_nothing(load_server, load_channel):
 
 def test_lstm_cell_sequences_match_the_numpy_lstm(load_server, load_channel):
     plan = replace(BOUNDED, sequences=200, limit=None, seed=8)
-    report = run_load(load_channel, lstm_cell_load_model("lstm", LSTM_WEIGHTS), plan)
+    report = run_load(load_channel, lstm_cell_load_model("lstm", LOAD_LSTM_WEIGHTS), plan)
     assert_clean(report, load_server)
     assert report.steps_checked == 200 * plan.steps + 2 * 200
 

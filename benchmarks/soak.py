@@ -1,0 +1,173 @@
+"""`make soak`: the server's reliability figures, measured in one run and written to build/soak.
+
+1. Load: 500 concurrent sequences x 200 steps from 32 threads on the summator and on a stateful
+   LSTM cell; every output checked; server memory before, at peak and after.
+2. Bad input: the hypothesis fuzz tests with many more examples (FUZZ_EXAMPLES).
+3. Faults, security and races: their test files, run once more in this process tree.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+
+install_light_tensorflow_namespace()  # the client needs the TFS protos, not all of TensorFlow
+
+import grpc  # noqa: E402
+
+from helpers import serving_launcher as launcher  # noqa: E402
+from helpers.paths import REPO_ROOT  # noqa: E402
+from helpers.serving_load import (  # noqa: E402
+    LOAD_LSTM_WEIGHTS,
+    LoadPlan,
+    LoadReport,
+    lstm_cell_load_model,
+    rss_mb,
+    run_load,
+    summator_load_model,
+    write_load_repository,
+)
+
+OUT = REPO_ROOT / "build" / "soak"
+CLEANER_SECONDS = 1
+FAULT_TESTS = [
+    "tests/server/test_server_faults.py",
+    "tests/server/test_server_security.py",
+    "tests/server/test_server_races.py",
+]
+
+
+class PeakRss(threading.Thread):
+    """Samples a process's RSS every 50 ms and keeps the highest value."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = rss_mb(pid)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        """Sample until stopped."""
+        while not self._stop_event.wait(0.05):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def stop(self) -> float:
+        """Stop sampling and return the peak in MB."""
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def settled_rss(pid: int) -> float:
+    """RSS after the cleaner has run twice (each run ends with malloc_trim)."""
+    time.sleep(2.5 * CLEANER_SECONDS)
+    return rss_mb(pid)
+
+
+def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
+    """Serve both models, warm up, run the full load on each, and measure memory."""
+    with tempfile.TemporaryDirectory() as folder:
+        names = write_load_repository(Path(folder), plan.sequences)
+        args = launcher.model_server_args(folder, config=True)
+        args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
+        args += ["--file_system_poll_wait_seconds", "0"]
+        server = launcher.start_server(folder, names, args, log_path=OUT / "server.log")
+        pid = server.process.pid
+        models = [summator_load_model("sum"), lstm_cell_load_model("lstm", LOAD_LSTM_WEIGHTS)]
+        with grpc.insecure_channel(server.grpc_address) as channel:
+            warm_up = LoadPlan(plan.sequences, 4, plan.threads, seed=1, limit=plan.limit)
+            for model in models:
+                run_load(channel, model, warm_up)
+            baseline = settled_rss(pid)
+            sampler = PeakRss(pid)
+            sampler.start()
+            reports: list[LoadReport] = []
+            for number, model in enumerate(models):
+                reports.append(
+                    run_load(channel, model, LoadPlan(**{**plan.__dict__, "seed": 2 + number}))
+                )
+                print(reports[-1].summary(), flush=True)
+            peak = sampler.stop()
+            after = settled_rss(pid)
+        log = server.log_text()
+        server.stop()
+    clean_log = "Traceback" not in log and "Unexpected error" not in log
+    held = all(r.ok for r in reports) and clean_log and after <= baseline + max(8, 0.05 * baseline)
+    lines = ["## Load", ""]
+    lines += [f"* {line.strip()}" for r in reports for line in r.summary().splitlines()]
+    lines += [
+        f"* Server RSS: {baseline:.0f} MB after warm-up, {peak:.0f} MB at peak, {after:.0f} MB "
+        f"after every sequence ended (cleaner ran twice); log clean: {clean_log}",
+        "",
+    ]
+    return lines, held
+
+
+def fuzz_section(examples: int) -> tuple[list[str], bool]:
+    """Run the fuzz tests with `examples` examples per property and sum up their report."""
+    report = OUT / "fuzz.jsonl"
+    report.unlink(missing_ok=True)
+    env = dict(os.environ, FUZZ_EXAMPLES=str(examples), FUZZ_REPORT=str(report))
+    began = time.perf_counter()
+    passed = pytest_run(["tests/server/test_server_fuzz.py"], env)
+    seconds = time.perf_counter() - began
+    rows = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
+    lines = ["## Bad input (hypothesis)", ""]
+    total, errors = 0, Counter()
+    for row in rows:
+        total += row["cases"]
+        errors.update(row["errors"])
+        lines.append(f"* {row['property']}: {row['cases']:,} cases, {row['ok']:,} accepted")
+    lines.append(f"* In all: {total:,} cases in {seconds:.0f} s; errors by code: {dict(errors)}")
+    lines.append(f"* Tests passed: {passed}")
+    return [*lines, ""], passed and total > 0
+
+
+def pytest_run(files: list[str], env: dict[str, str] | None = None) -> bool:
+    """Run pytest on some test files (no notebooks) and say whether everything passed."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+    print(f"pytest {' '.join(files)}: {summary}", flush=True)
+    return result.returncode == 0
+
+
+def faults_section() -> tuple[list[str], bool]:
+    """Run the fault, security and race tests once more."""
+    present = [f for f in FAULT_TESTS if (REPO_ROOT / f).exists()]
+    passed = pytest_run(present)
+    return [
+        "## Faults, security, races",
+        "",
+        f"* {', '.join(present)}: passed {passed}",
+        "",
+    ], passed
+
+
+def main() -> int:
+    """Run every section, write build/soak/report.md, print it, exit 1 if anything failed."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sequences", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--fuzz-examples", type=int, default=2000)
+    options = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    plan = LoadPlan(options.sequences, options.steps, options.threads, limit=options.sequences)
+    sections = [load_section(plan), fuzz_section(options.fuzz_examples), faults_section()]
+    text = "# Soak\n\n" + "\n".join("\n".join(lines) for lines, _ in sections)
+    (OUT / "report.md").write_text(text)
+    print(text)
+    return 0 if all(ok for _, ok in sections) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
