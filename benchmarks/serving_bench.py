@@ -23,7 +23,6 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
-from helpers.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
 from helpers import serving_launcher as launcher  # noqa: E402
 from helpers.model_server.protos import (  # noqa: E402
     predict_pb2,
@@ -31,6 +30,7 @@ from helpers.model_server.protos import (  # noqa: E402
     tensor_pb2,
 )
 from helpers.paths import REPO_ROOT  # noqa: E402
+from helpers.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
 from helpers.summator import build_summator  # noqa: E402
 from helpers.timing import time_calls  # noqa: E402
 
