@@ -229,6 +229,31 @@ def test_start_racing_end_on_one_id_has_only_consistent_outcomes(race_server):
     assert handle.is_running()
 
 
+def test_two_clients_hammering_one_sequence_are_served_one_at_a_time(race_server):
+    """Every response is the previous running sum plus its own input: a serial order exists."""
+    _, channel, _, _ = race_server
+    sequence_id = 95_000
+    predict(channel, request("summator", x(0.0), sequence_id, START))
+    values = {0: np.arange(1, 201, 2, dtype=np.float32), 1: np.arange(2, 202, 2, dtype=np.float32)}
+
+    def hammer(client: int) -> list[tuple[float, float]]:
+        pairs = []
+        for value in values[client]:
+            response = predict(channel, request("summator", x(float(value)), sequence_id))
+            pairs.append((float(value), float(output(response)[0, 0])))
+        return pairs
+
+    with ThreadPoolExecutor(2) as pool:
+        pairs = [pair for result in pool.map(hammer, (0, 1)) for pair in result]
+    pairs.sort(key=lambda pair: pair[1])  # inputs are positive: sums grow with every step
+    previous = 0.0
+    for value, total in pairs:
+        assert total == previous + value  # no step lost, none applied twice, none interleaved
+        previous = total
+    final = float(output(predict(channel, request("summator", x(0.0), sequence_id, END)))[0, 0])
+    assert final == previous == float(sum(v.sum() for v in values.values()))
+
+
 def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     """Poll until `condition()` holds."""
     deadline = time.monotonic() + seconds
