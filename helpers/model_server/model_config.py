@@ -18,6 +18,7 @@ STATEFUL_ONLY_KEYS: tuple[str, ...] = (
 NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful model"
 MAX_SEQUENCE_NUMBER_TOO_HIGH = "Sequence max number parameter too high"
 DYNAMIC_ON_STATEFUL = "Dynamic shape and dynamic batch size are not supported for stateful models"
+PATH_INVALID = "The provided base path is invalid or doesn't exists"
 
 
 class ModelConfigError(ValueError):
@@ -119,11 +120,19 @@ def check_stateful_keys(name: str, given: dict[str, Any], stateful: bool) -> Non
         raise ModelConfigError(MAX_SEQUENCE_NUMBER_TOO_HIGH)
 
 
+def check_base_path(base_path: str) -> None:
+    """Refuse a base path with a `..` component, as OVMS's ModelConfig::setBasePath does."""
+    if ".." in base_path.split("/"):
+        log.error("Path %s escape with .. is forbidden.", base_path)
+        raise ModelConfigError(PATH_INVALID)
+
+
 def model_config_from_entry(entry: dict[str, Any], config_dir: Path) -> ModelConfig:
     """Build a ModelConfig from a schema-valid config.json `config` object."""
     name = entry["name"]
     stateful = bool(entry.get("stateful", False))
     check_stateful_keys(name, entry, stateful)
+    check_base_path(entry.get("base_path", name))
     base = Path(entry.get("base_path", name)).expanduser()
     if not base.is_absolute():
         base = config_dir / base
