@@ -3,6 +3,8 @@
 The launcher writes a model repository (`<repo>/<name>/<version>/model.xml`, plus config.json if
 asked), starts the server on free loopback ports with its log in a file, waits until
 GetModelStatus reports AVAILABLE, and stops it on request or when the Python process exits.
+A local server also stops by itself when this process dies without running its exit handlers
+(e.g. a SIGKILLed kernel): the launcher passes its pid, and the server watches it.
 It does not import TensorFlow: the status call is a raw gRPC call with a hand-encoded message.
 """
 
@@ -29,6 +31,11 @@ LOOPBACK = "127.0.0.1"
 AVAILABLE = 30
 _STATUS_METHOD = "/tensorflow.serving.ModelService/GetModelStatus"
 _RUNNING: "weakref.WeakSet[ServerHandle]" = weakref.WeakSet()
+# Read by helpers.model_server.parent_watch (not imported here: it would pull in the server).
+PARENT_PID_VARIABLE = "HELPERS_MODEL_SERVER_PARENT_PID"
+# SIGTERM lets the server finish in-flight requests (its SHUTDOWN_GRACE_SECONDS, 5 s); SIGKILL
+# comes only after this longer wait.
+STOP_TIMEOUT_SECONDS = 15.0
 
 
 def free_port() -> int:
@@ -159,7 +166,7 @@ class ServerHandle:
         """Everything the server has logged so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop the server (SIGTERM, then SIGKILL after `timeout`); safe to call twice."""
         if self.container:
             subprocess.run(["docker", "stop", self.container], capture_output=True, check=False)
@@ -257,11 +264,15 @@ def start_server(
     log_path: str | Path | None = None,
     use_docker: bool = False,
     wait_seconds: float = 60.0,
+    grpc_port: int | None = None,
+    rest_port: int | None = None,
 ) -> ServerHandle:
-    """Start a server on free loopback ports and wait until every model is AVAILABLE."""
-    grpc_port, rest_port = free_port(), free_port()
-    while rest_port == grpc_port:
+    """Start a server and wait until every model is AVAILABLE; ports not given are free ones."""
+    grpc_port = free_port() if grpc_port is None else grpc_port
+    if rest_port is None:
         rest_port = free_port()
+        while rest_port == grpc_port:
+            rest_port = free_port()
     # One log per server, so two servers over one repository never truncate each other's log.
     log = Path(log_path) if log_path else Path(repository) / f"server-{grpc_port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +280,7 @@ def start_server(
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
     )
+    env[PARENT_PID_VARIABLE] = str(os.getpid())
     if use_docker:
         command = docker_command(repository, grpc_port, rest_port, server_args)
     else:

@@ -6,6 +6,7 @@ import signal
 import threading
 from pathlib import Path
 
+import grpc
 import openvino as ov
 
 from helpers.model_server.background import RepositoryPoller, SequenceCleaner
@@ -20,21 +21,27 @@ from helpers.model_server.model_config import (
     ModelConfig,
     ModelConfigError,
     VersionPolicy,
+    check_base_path,
     check_stateful_keys,
     parse_version_policy,
 )
+from helpers.model_server.parent_watch import watch_parent
 from helpers.model_server.rest_service import start_rest_server
 
 log = logging.getLogger("model_server.server")
 
 EXIT_FAILURE = 1
 GRPC_THREADS = 64
+# How long a stop waits for in-flight requests before cancelling them. It must stay below the
+# launcher's SIGKILL timeout (`ServerHandle.stop`), so that a drain is never cut short there.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def cli_model_config(settings: Settings) -> ModelConfig:
     """The single model described by --model_name/--model_path and the model flags."""
     given = {name: settings.values[name] for name in settings.given}
     check_stateful_keys(str(settings.model_name), given, bool(settings.stateful))
+    check_base_path(str(settings.model_path))  # before resolve(), which would hide the `..`
     plugin = json.loads(str(settings.plugin_config)) if settings.plugin_config else {}
     if not isinstance(plugin, dict):
         raise ModelConfigError("plugin_config should be a JSON object")
@@ -64,6 +71,7 @@ class ModelServer:
         self.manager = ModelManager(ov.Core())
         self.stopped = threading.Event()
         self._stoppers: list = []
+        self._grpc_server: grpc.Server | None = None
         self.config_text = ""  # config.json as loaded (config mode)
 
     def load_models(self) -> bool:
@@ -101,12 +109,13 @@ class ModelServer:
             grpc_server = start_grpc_server(
                 self.manager, addresses, int(settings.port), GRPC_THREADS
             )  # type: ignore[call-overload]
-            self._stoppers.append(lambda: grpc_server.stop(grace=1).wait())
+            self._grpc_server = grpc_server
+            self._stoppers.append(lambda: grpc_server.stop(SHUTDOWN_GRACE_SECONDS).wait())
             log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
         if settings.rest_port:
             addresses = str(settings.rest_bind_address).split(",")
             for rest in start_rest_server(self.manager, addresses, int(settings.rest_port)):  # type: ignore[call-overload]
-                self._stoppers.append(rest.shutdown)
+                self._stoppers.append(rest.stop_and_drain)
             log.info("Started REST server on %s:%s", settings.rest_bind_address, settings.rest_port)
         poll = int(settings.file_system_poll_wait_seconds)  # type: ignore[call-overload]
         if poll > 0:
@@ -121,15 +130,20 @@ class ModelServer:
         thread.start()
         self._stoppers.append(thread.stop)
 
+    def refuse_new_requests(self) -> None:
+        """Refuse new gRPC calls at once; those in flight keep running (the grace period)."""
+        if self._grpc_server is not None:
+            self._grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
+
     def stop(self) -> None:
-        """Stop everything that was started."""
+        """Stop everything that was started; in-flight requests get the grace period."""
         for stop in reversed(self._stoppers):
             stop()
         self.stopped.set()
 
 
 def run(settings: Settings) -> int:
-    """Run the server until SIGTERM/SIGINT; the exit code follows OVMS."""
+    """Run until SIGTERM, SIGINT or the launching process exits; the exit code follows OVMS."""
     configure_logging(str(settings.log_level), str(settings.log_path))
     server = ModelServer(settings)
     if not server.load_models():
@@ -142,8 +156,11 @@ def run(settings: Settings) -> int:
         return EXIT_FAILURE
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: server.stopped.set())
+    watch_parent(server.stopped)
     while not server.stopped.wait(0.5):
         pass
+    server.refuse_new_requests()
     log.info("Shutting down")
     server.stop()
+    log.info("Shutdown complete")
     return 0

@@ -1,7 +1,10 @@
 """The launcher and the client helper: a real single-model server, plus pure unit checks."""
 
+import json
 import os
 import time
+import urllib.request
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -132,3 +135,36 @@ def test_failed_docker_run_fails_at_once_with_its_message(tmp_path, monkeypatch)
         launcher.start_server(tmp_path, ["m"], [], use_docker=True, wait_seconds=30)
     assert time.monotonic() - started < 10  # not the 30 s wait for AVAILABLE
     assert set(launcher._RUNNING) == running_before
+
+
+def test_the_launcher_passes_its_pid_for_the_parent_watch(cli_server):
+    from helpers.model_server import parent_watch
+
+    assert launcher.PARENT_PID_VARIABLE == parent_watch.PARENT_PID_VARIABLE
+    environ = Path(f"/proc/{cli_server.process.pid}/environ").read_bytes().split(b"\0")
+    assert f"{launcher.PARENT_PID_VARIABLE}={os.getpid()}".encode() in environ
+
+
+def test_stop_waits_longer_than_the_server_drains():
+    from helpers.model_server.server import SHUTDOWN_GRACE_SECONDS
+
+    assert launcher.STOP_TIMEOUT_SECONDS >= SHUTDOWN_GRACE_SECONDS + 5
+
+
+def test_start_server_on_given_ports(tmp_path):
+    grpc_port, rest_port = launcher.free_port(), launcher.free_port()
+    while rest_port == grpc_port:
+        rest_port = launcher.free_port()
+    launcher.write_model_repository(build_summator(), tmp_path, "summator")
+    args = launcher.model_server_args(tmp_path, "summator", stateful=True)
+    handle = launcher.start_server(
+        tmp_path, ["summator"], args, grpc_port=grpc_port, rest_port=rest_port
+    )
+    try:
+        assert (handle.grpc_port, handle.rest_port) == (grpc_port, rest_port)
+        assert handle.grpc_address == f"127.0.0.1:{grpc_port}"
+        assert launcher.model_is_available(f"127.0.0.1:{grpc_port}", "summator")
+        with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/summator") as reply:
+            assert json.loads(reply.read())["model_version_status"][0]["state"] == "AVAILABLE"
+    finally:
+        handle.stop()
