@@ -30,6 +30,19 @@ _TABLE: tuple[ElementType, ...] = (
     ElementType("U64", 23, np.dtype(np.uint64), "uint64_val"),
 )
 
+# The element type of each TensorProto value field on the wire: values read from a narrower
+# element type's field (U8 from int_val, FP16 bits from half_val) may lie outside that type.
+VALUE_FIELD_NUMPY: dict[str, np.dtype] = {
+    "float_val": np.dtype(np.float32),
+    "double_val": np.dtype(np.float64),
+    "int_val": np.dtype(np.int32),
+    "int64_val": np.dtype(np.int64),
+    "bool_val": np.dtype(np.bool_),
+    "half_val": np.dtype(np.int32),
+    "uint32_val": np.dtype(np.uint32),
+    "uint64_val": np.dtype(np.uint64),
+}
+
 BY_TF_DTYPE: dict[int, ElementType] = {t.tf_dtype: t for t in _TABLE}
 BY_NUMPY: dict[np.dtype, ElementType] = {t.numpy: t for t in _TABLE}
 

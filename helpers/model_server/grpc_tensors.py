@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from helpers.model_server.dtypes import BY_NUMPY, precision_of_tf_dtype
+from helpers.model_server.dtypes import BY_NUMPY, VALUE_FIELD_NUMPY, precision_of_tf_dtype
 from helpers.model_server.protos import predict_pb2, tensor_pb2
 from helpers.model_server.signature import TensorSpec
 from helpers.model_server.special_inputs import (
@@ -16,7 +16,12 @@ from helpers.model_server.special_inputs import (
     SequenceRequest,
     extract_sequence_request,
 )
-from helpers.model_server.validation import check_content_size, check_precision, check_shape
+from helpers.model_server.validation import (
+    check_addressable,
+    check_content_size,
+    check_precision,
+    check_shape,
+)
 
 TensorMap = Mapping[str, tensor_pb2.TensorProto]
 _DT_UINT64 = BY_NUMPY[np.dtype(np.uint64)].tf_dtype
@@ -92,11 +97,16 @@ def array_from_proto(spec: TensorSpec, proto: tensor_pb2.TensorProto) -> np.ndar
     if content:
         check_content_size(spec, expected_bytes, len(content))
         return np.frombuffer(content, dtype=dtype).reshape(shape)
-    values = getattr(proto, spec.element.value_field)
+    field = spec.element.value_field
+    values = getattr(proto, field)
     check_content_size(spec, expected_bytes, len(values) * dtype.itemsize)
+    check_addressable(spec, shape)
+    # Read at the field's own type, then cast like TensorFlow does (out-of-range values wrap);
+    # converting straight to a narrower type raises OverflowError with list-backed protobufs.
+    wire = np.array(values, dtype=VALUE_FIELD_NUMPY[field])
     if spec.element.precision == "FP16":
-        return np.array(values, dtype=np.uint16).view(np.float16).reshape(shape)
-    return np.array(values, dtype=dtype).reshape(shape)
+        return wire.astype(np.uint16).view(np.float16).reshape(shape)
+    return wire.astype(dtype, copy=False).reshape(shape)
 
 
 def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:

@@ -1,11 +1,15 @@
 """A fixed pool of OpenVINO infer requests, each with its input views and states looked up once."""
 
+import logging
 import queue
+from collections.abc import Callable
 
 import numpy as np
 import openvino as ov
 
 from helpers.model_server.signature import TensorSpec
+
+log = logging.getLogger("model_server.infer_pool")
 
 SavedState = dict[str, np.ndarray]
 
@@ -18,7 +22,26 @@ class InferSlot:
         compiled: ov.CompiledModel,
         inputs: dict[str, TensorSpec],
         outputs: dict[str, TensorSpec],
+        recompile: Callable[[], ov.CompiledModel] | None = None,
     ) -> None:
+        self._compiled = compiled
+        self._inputs = inputs
+        self._output_specs = outputs
+        self._recompile = recompile
+        self._attach()
+
+    def renew(self) -> None:
+        """After a failure: a new infer request, on a recompiled model when `recompile` is set."""
+        if self._recompile is not None:
+            try:
+                self._compiled = self._recompile()
+            except Exception:
+                log.exception("Could not recompile the model; keeping the old one")
+        self._attach()
+
+    def _attach(self) -> None:
+        """Create the infer request and look up its states, input views and output views."""
+        compiled, inputs, outputs = self._compiled, self._inputs, self._output_specs
         self.request = compiled.create_infer_request()
         self.states = self.request.query_state()
         # Static inputs are written in place into the request's own tensors: one copy, no lookup.

@@ -131,6 +131,25 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
             config.name,
         )
         raise LoadError(DYNAMIC_ON_STATEFUL)
+    compiled = _compile_version(core, config, version)
+    inputs = {spec.name: spec for spec in map(_spec, compiled.inputs)}
+    outputs = {spec.name: spec for spec in map(_spec, compiled.outputs)}
+    # After a failed inference the CPU plugin can keep failing shapes that worked before, for
+    # every request of that compiled model; a dynamic model's slots then recompile (rare, slow).
+    dynamic = not all(spec.is_static for spec in inputs.values())
+    recompile = (lambda: _compile_version(core, config, version)) if dynamic else None
+    count = _nireq(compiled, config.nireq)
+    slots = [InferSlot(compiled, inputs, outputs, recompile) for _ in range(count)]
+    sequences = None
+    if config.stateful:
+        sequences = SequenceManager(
+            config.max_sequence_number, f"{config.name}, version: {version}"
+        )
+    return Servable(config.name, version, inputs, outputs, InferPool(slots), sequences)
+
+
+def _compile_version(core: ov.Core, config: ModelConfig, version: int) -> ov.CompiledModel:
+    """Read the version's model file, apply LowLatency2 and the shape settings, and compile."""
     path = find_model_file(config.base_path / str(version))
     if path is None:
         raise LoadError(f"No model file found for model {config.name} version {version}")
@@ -145,15 +164,6 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
     try:
         if shapes:
             model.reshape({name: ov.PartialShape(dims) for name, dims in shapes.items()})
-        compiled = core.compile_model(model, config.target_device, _plugin_config(config))
+        return core.compile_model(model, config.target_device, _plugin_config(config))
     except RuntimeError as error:
         raise LoadError(f"Could not compile the model: {error}") from error
-    inputs = {spec.name: spec for spec in map(_spec, compiled.inputs)}
-    outputs = {spec.name: spec for spec in map(_spec, compiled.outputs)}
-    slots = [InferSlot(compiled, inputs, outputs) for _ in range(_nireq(compiled, config.nireq))]
-    sequences = None
-    if config.stateful:
-        sequences = SequenceManager(
-            config.max_sequence_number, f"{config.name}, version: {version}"
-        )
-    return Servable(config.name, version, inputs, outputs, InferPool(slots), sequences)

@@ -41,7 +41,7 @@ HTTP_09_UNSUPPORTED = "HTTP/0.9 requests are not supported"
 _DIGITS = re.compile(r"[0-9]+")
 _MAX_LENGTH_DIGITS = 18  # longer numbers exceed MAX_BODY_BYTES (and int() refuses huge ones)
 _URL = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<action>/metadata|:predict)?$"
+    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,19}))?(?P<action>/metadata|:predict)?$"
 )
 
 
@@ -50,7 +50,7 @@ def rest_predict(manager: ModelManager, name: str, version: int, raw: bytes) -> 
     servable = manager.resolve(name, version)
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise ServingError(Code.JSON_INVALID) from error
     body = parse_predict_body(document, servable.inputs)
     sequence_request = None

@@ -94,9 +94,13 @@ def _run(slot: InferSlot, arrays: dict[str, np.ndarray]) -> Outputs:
         slot.set_inputs(arrays)
     except (RuntimeError, ValueError) as error:
         log.error("Could not set inputs: %s", error)
+        slot.renew()
         raise ServingError(Code.INTERNAL_ERROR) from error
     try:
         return slot.infer()
     except RuntimeError as error:
         log.error("Inference failed: %s", error)
+        # OpenVINO's CPU plugin can keep the shapes of a failed inference and fail every later
+        # one on this request, so the slot gets a fresh request; sequences restore their state.
+        slot.renew()
         raise ServingError(Code.OV_INTERNAL_INFERENCE_ERROR) from error

@@ -2,8 +2,13 @@
 
 from collections.abc import Collection, Mapping
 
+import numpy as np
+
 from helpers.model_server.signature import DYNAMIC, TensorSpec, shape_text
 from helpers.model_server.status import Code, ServingError
+
+# The largest byte span an array (numpy, and so the OpenVINO tensor made from it) can address.
+MAX_ADDRESSABLE_BYTES = int(np.iinfo(np.intp).max)
 
 
 def check_input_names(
@@ -31,9 +36,7 @@ def check_precision(spec: TensorSpec, sent_precision: str) -> None:
 def check_shape(spec: TensorSpec, shape: tuple[int, ...]) -> None:
     """Check number of dimensions, then batch (dim 0), then the other dimensions."""
     expected = spec.shape
-    mismatch = (
-        f"Expected: {shape_text(expected)}; Actual: {shape_text(shape)}; input name: {spec.name}"
-    )
+    mismatch = _mismatch(spec, shape)
     if len(shape) != len(expected):
         raise ServingError(Code.INVALID_NO_OF_SHAPE_DIMENSIONS, mismatch)
     if any(d < 0 for d in shape):
@@ -46,6 +49,23 @@ def check_shape(spec: TensorSpec, shape: tuple[int, ...]) -> None:
     for want, got in zip(expected[1:], shape[1:], strict=True):
         if want != DYNAMIC and want != got:
             raise ServingError(Code.INVALID_SHAPE, mismatch)
+
+
+def _mismatch(spec: TensorSpec, shape: tuple[int, ...]) -> str:
+    """The details of a shape error: expected and actual shapes and the input name."""
+    return (
+        f"Expected: {shape_text(spec.shape)}; Actual: {shape_text(shape)}; input name: {spec.name}"
+    )
+
+
+def check_addressable(spec: TensorSpec, shape: tuple[int, ...]) -> None:
+    """Reject a shape whose non-zero dims span more bytes than an array can address."""
+    # Only an empty tensor (a dim 0) passes the content-size check with such dims: (0, 2**62).
+    span = spec.element.numpy.itemsize
+    for dim in shape:
+        span *= dim or 1
+    if span > MAX_ADDRESSABLE_BYTES:
+        raise ServingError(Code.INVALID_SHAPE, _mismatch(spec, shape))
 
 
 def check_content_size(spec: TensorSpec, expected_bytes: int, actual_bytes: int) -> None:

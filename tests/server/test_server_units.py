@@ -120,6 +120,9 @@ class FailingSlot:
     def infer(self):
         raise RuntimeError("boom")
 
+    def renew(self):
+        self.renewed = True
+
 
 class OnePool:
     def __init__(self, slot):

@@ -1,0 +1,720 @@
+"""Property-based fuzzing of Predict (gRPC and REST): bad input gets a clear error, never a crash.
+
+Bounded and reproducible by default (derandomized). A soak run sets FUZZ_EXAMPLES (examples per
+property; random seed, printed, or FUZZ_SEED to replay) and FUZZ_REPORT (a file that gets one
+JSON line per property with the cases tried and the errors by code).
+"""
+
+import http.client
+import json
+import os
+import random
+import threading
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+import srv_fuzz as fz
+from hypothesis import HealthCheck, example, given, seed, settings
+from hypothesis import strategies as st
+from srv_models import build_dummy
+from srv_tfs import predict_pb2, prediction_service_pb2_grpc, tensor_pb2
+
+from helpers import serving_launcher as launcher
+from helpers.summator import build_summator
+
+SOAK = "FUZZ_EXAMPLES" in os.environ
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+SEED = int(os.environ.get("FUZZ_SEED") or random.SystemRandom().randrange(2**32))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=not SOAK,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def fuzz_settings(test: Any) -> Any:
+    """Apply the fuzz settings, plus the printed seed in a soak run."""
+    return seed(SEED)(FUZZ(test)) if SOAK else FUZZ(test)
+
+
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+TIMEOUT = 30.0
+SIDE_SEQUENCES = 4
+# Messages of the spec's error catalogue (§1, §4.1, §4.2, §4.5, §13), quoted from the spec.
+SPEC_MESSAGES = (
+    "Model with requested name is not found",
+    "Model with requested version is not found",
+    "Model with requested version is not loaded yet",
+    "Model with requested version is retired",
+    "Sequence with provided ID does not exist",
+    "Sequence with provided ID already exists",
+    "Sequence last request is being processed and it's not available anymore",
+    "Max sequence number has been reached. Could not create new sequence.",
+    "Sequence ID has not been provided in request inputs",
+    "Unexpected value of sequence control input",
+    "Could not find sequence id in expected tensor proto field uint64_val",
+    "Could not find sequence control input in expected tensor proto field uint32_val",
+    "Special input proto does not contain tensor shape information",
+    "Invalid number of shape dimensions",
+    "Invalid input shape",
+    "Invalid number of inputs",
+    "Missing input with specific name",
+    "Invalid content size of tensor proto",
+    "Could not parse input content. Not valid ndarray detected",
+    "Could not parse instance content. Not valid ndarray detected",
+)
+# Further OVMS status messages (src/status.cpp) that the spec does not quote.
+OVMS_MESSAGES = (
+    "Invalid input precision",
+    "Invalid input batch size",
+    "The file is not valid json",
+    "Request body should be JSON object",
+    "Invalid JSON structure. Could not detect row or column format",
+    "Invalid request URL",
+)
+CATALOGUE = SPEC_MESSAGES + OVMS_MESSAGES
+CLEAR_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+}
+# The catalogue maps these two to UNAVAILABLE (gRPC) / 503 or 404 (REST).
+UNAVAILABLE_MESSAGES = (
+    "Max sequence number has been reached",
+    "Model with requested version is not loaded yet",
+)
+# What grpcio itself answers when the request bytes do not parse (before our handler runs).
+GRPCIO_DESERIALIZE = (grpc.StatusCode.INTERNAL, "Exception deserializing request!")
+
+# OVMS's answer when OpenVINO rejects the inputs at run time (dynamic dims that disagree).
+INFERENCE_ERROR = (grpc.StatusCode.INTERNAL, "Internal inference error")
+
+STATS: dict[str, dict[str, Any]] = {}
+
+
+def record(prop: str, outcome: str | None, message: str = "") -> None:
+    """Count one case of a property: outcome None is a success, else the error code."""
+    stats = STATS.setdefault(
+        prop, {"cases": 0, "ok": 0, "errors": Counter(), "messages": Counter()}
+    )
+    stats["cases"] += 1
+    if outcome is None:
+        stats["ok"] += 1
+    else:
+        stats["errors"][outcome] += 1
+        known = [m for m in (*CATALOGUE, GRPCIO_DESERIALIZE[1]) if message.startswith(m)]
+        stats["messages"][known[0] if known else message[:60]] += 1
+
+
+def in_catalogue(message: str) -> bool:
+    """True when the message starts with one of the catalogue's messages."""
+    return any(message.startswith(known) for known in CATALOGUE)
+
+
+def assert_clear_grpc_error(code: grpc.StatusCode, details: str) -> None:
+    """A clear gRPC error: an expected code, and a catalogue message as the details."""
+    assert details, f"empty details for {code}"
+    assert in_catalogue(details), f"{code}: {details!r} is not a catalogue message"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        assert details.startswith(UNAVAILABLE_MESSAGES), details
+    else:
+        assert code in CLEAR_CODES, f"{code}: {details!r}"
+
+
+# --- the server and the side sequences ------------------------------------------------------
+
+
+def build_repository(root: Path) -> Path:
+    """summator (served under two names), dummy and the dynamic-shape model."""
+    launcher.write_model_repository(build_summator(), root, "summator")
+    launcher.write_model_repository(build_dummy(), root, fz.DUMMY_MODEL)
+    launcher.write_model_repository(fz.build_dynamic_model(), root, fz.DYNAMIC_MODEL)
+    launcher.write_config(
+        root,
+        [
+            {
+                "name": fz.FUZZ_MODEL,
+                "base_path": "summator",
+                "stateful": True,
+                "idle_sequence_cleanup": False,
+                "max_sequence_number": 1_000_000,
+            },
+            {
+                "name": fz.SIDE_MODEL,
+                "base_path": "summator",
+                "stateful": True,
+                "idle_sequence_cleanup": False,
+                "max_sequence_number": 4 * SIDE_SEQUENCES,
+            },
+            {"name": fz.DUMMY_MODEL},
+            {"name": fz.DYNAMIC_MODEL},
+        ],
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.ServerHandle]:
+    """This module's own server: gRPC and REST, no polling, idle cleanup off."""
+    root = build_repository(tmp_path_factory.mktemp("fuzz_repo"))
+    args = launcher.model_server_args(root, config=True)
+    args += ["--file_system_poll_wait_seconds", "0"]
+    names = [fz.FUZZ_MODEL, fz.SIDE_MODEL, fz.DUMMY_MODEL, fz.DYNAMIC_MODEL]
+    handle = launcher.start_server(root, names, args)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(server: launcher.ServerHandle) -> Iterator[grpc.Channel]:
+    """The fuzzer's gRPC channel."""
+    with grpc.insecure_channel(server.grpc_address) as chan:
+        yield chan
+
+
+def rest_call(server: launcher.ServerHandle, path: str, body: bytes) -> tuple[int, str, bytes]:
+    """POST `body` to `path` on a fresh connection; (status, Content-Type, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=TIMEOUT)
+    try:
+        connection.request("POST", path, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        connection.close()
+
+
+class SideSequences:
+    """Side sequences on their own model, stepped round-robin in a thread, checked by cumsum."""
+
+    def __init__(self, server: launcher.ServerHandle, channel: grpc.Channel) -> None:
+        self.server = server
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        self.rng = np.random.default_rng(20260)
+        self.stop_event = threading.Event()
+        self.steps = 0
+        self.completed = Counter[str]()
+        self.mismatches: list[str] = []
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="side-sequences", daemon=True)
+
+    def _step(self, transport: str, sequence_id: int, control: int, x: float) -> tuple[float, int]:
+        """One request; returns (y, sequence id from the response)."""
+        if transport == "grpc":
+            request = fz.summator_request(fz.SIDE_MODEL, x, sequence_id, control)
+            response = self.stub.Predict(request, timeout=TIMEOUT)
+            y = np.frombuffer(response.outputs["y"].tensor_content, np.float32)
+            return float(y[0]), int(response.outputs["sequence_id"].uint64_val[0])
+        body = {
+            "inputs": {
+                "x": [[x]],
+                "sequence_id": [sequence_id],
+                "sequence_control_input": [control],
+            }
+        }
+        path = f"/v1/models/{fz.SIDE_MODEL}:predict"
+        status, _, raw = rest_call(self.server, path, json.dumps(body).encode())
+        if status != 200:
+            raise RuntimeError(f"REST {status}: {raw[:200]!r}")
+        outputs = json.loads(raw)["outputs"]
+        return float(outputs["y"][0][0]), int(outputs["sequence_id"][0])
+
+    def _run_sequence(self, transport: str, slot: int) -> None:
+        """START, several NO_CONTROL, END; every y checked against cumsum of the inputs."""
+        length = int(self.rng.integers(3, 25))
+        inputs = self.rng.standard_normal(length).astype(np.float32)
+        expected = np.cumsum(inputs, dtype=np.float32)
+        # Even slots let the server pick the id (START with id 0).
+        sequence_id = 0 if slot % 2 == 0 else 900_000 + slot
+        for step, x in enumerate(inputs):
+            control = 1 if step == 0 else (2 if step == length - 1 else 0)
+            y, returned = self._step(transport, sequence_id, control, float(x))
+            sequence_id = returned if step == 0 and sequence_id == 0 else sequence_id
+            self.steps += 1
+            if returned != sequence_id or not np.isclose(y, expected[step], rtol=1e-5):
+                self.mismatches.append(
+                    f"{transport} id {sequence_id} step {step}: y={y} want {expected[step]}"
+                )
+            if self.stop_event.wait(0.002):
+                return
+        self.completed[transport] += 1
+
+    def _run(self) -> None:
+        """Keep `SIDE_SEQUENCES` sequences going, alternating gRPC and REST, until stopped."""
+        while not self.stop_event.is_set():
+            for slot in range(SIDE_SEQUENCES):
+                transport = "grpc" if slot < SIDE_SEQUENCES // 2 else "rest"
+                try:
+                    self._run_sequence(transport, slot)
+                except Exception as error:  # any failure here is a finding
+                    self.errors.append(f"{transport} slot {slot}: {error!r}")
+                if self.stop_event.is_set():
+                    return
+
+    def stop(self) -> None:
+        """Stop after the current step and wait for the thread."""
+        self.stop_event.set()
+        self.thread.join(TIMEOUT * 2)
+
+
+@pytest.fixture(scope="module")
+def side(server: launcher.ServerHandle) -> Iterator[SideSequences]:
+    """The side sequences, running for the whole module."""
+    with grpc.insecure_channel(server.grpc_address) as chan:
+        runner = SideSequences(server, chan)
+        runner.thread.start()
+        yield runner
+        runner.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_report() -> Iterator[None]:
+    """Print the cases per property and, with FUZZ_REPORT, append them as JSON lines."""
+    yield
+    report = os.environ.get("FUZZ_REPORT")
+    if SOAK:
+        print(f"\nfuzz seed: {SEED} (replay with FUZZ_SEED={SEED})")
+    for name, stats in STATS.items():
+        line = {
+            "property": name,
+            **stats,
+            "errors": dict(stats["errors"]),
+            "messages": dict(stats["messages"]),
+        }
+        if SOAK:
+            line["seed"] = SEED
+        print(json.dumps(line))
+        if report:
+            with open(report, "a", encoding="utf-8") as out:
+                out.write(json.dumps(line) + "\n")
+
+
+# --- checking one gRPC outcome ----------------------------------------------------------------
+
+
+def decoded(proto: tensor_pb2.TensorProto, dtype: np.dtype, field: str) -> np.ndarray:
+    """A data input as the server must read it: tensor_content, else the typed field with
+    TensorFlow's C-style cast (wrap-around) to the element type."""
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, dtype).reshape(shape)
+    values = list(getattr(proto, field))
+    if dtype == np.float16:
+        return np.array(values, np.int64).astype(np.uint16).view(np.float16).reshape(shape)
+    if dtype.kind in "iu":
+        return np.array(values, np.int64).astype(dtype).reshape(shape)
+    return np.array(values, dtype).reshape(shape)
+
+
+def output_array(response: predict_pb2.PredictResponse, name: str) -> np.ndarray:
+    """One output: tensor_content with its dtype and shape."""
+    proto = response.outputs[name]
+    dtype = {1: np.float32, 3: np.int32, 19: np.float16}[proto.dtype]
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    return np.frombuffer(proto.tensor_content, dtype).reshape(shape)
+
+
+class ShadowSequences:
+    """What each fuzz-model sequence must hold: successes update it, errors never touch it."""
+
+    def __init__(self) -> None:
+        self.sums: dict[int, np.float32] = {}
+        self.checked = 0
+        self.unchecked = 0
+
+    def step(
+        self, requested: int, control: int, returned: int, x: np.float32, y: np.float32
+    ) -> None:
+        """Check one successful step against the running sum kept here (numpy float32)."""
+        if control == 1:
+            assert requested == 0 or requested not in self.sums, f"START on live id {requested}"
+            assert requested in (0, returned), (requested, returned)
+            np.testing.assert_array_equal(y, x)
+            self.sums[returned] = y
+            self.checked += 1
+            return
+        assert requested == returned, (requested, returned)
+        if returned in self.sums:
+            np.testing.assert_array_equal(y, np.float32(self.sums[returned] + x))
+            self.checked += 1
+        else:  # a sequence started by a success this shadow could not decode
+            self.unchecked += 1
+        if control == 2:
+            self.sums.pop(returned, None)
+        else:
+            self.sums[returned] = y
+
+
+def check_success(
+    shadow: ShadowSequences, request: predict_pb2.PredictRequest, response: Any
+) -> None:
+    """A successful response has the model's outputs, computed from the request's inputs."""
+    model, inputs = request.model_spec.name, request.inputs
+    if model == fz.FUZZ_MODEL:
+        assert set(response.outputs) == {"y", "sequence_id"}
+        y = output_array(response, "y")
+        assert y.shape == (1, 1)
+        returned = response.outputs["sequence_id"]
+        assert returned.dtype == fz.DT_UINT64 and len(returned.uint64_val) == 1
+        assert [d.size for d in returned.tensor_shape.dim] == [1]
+        control = inputs.get("sequence_control_input")
+        requested = inputs["sequence_id"].uint64_val[0] if "sequence_id" in inputs else 0
+        x = decoded(inputs["x"], np.dtype(np.float32), "float_val").reshape(-1)[0]
+        step_control = control.uint32_val[0] if control is not None else 0
+        shadow.step(requested, step_control, returned.uint64_val[0], x, y[0, 0])
+    elif model == fz.DUMMY_MODEL:
+        expected = decoded(inputs["b"], np.dtype(np.float32), "float_val") + np.float32(1)
+        np.testing.assert_array_equal(output_array(response, "a"), expected)
+    else:
+        assert model == fz.DYNAMIC_MODEL, model
+        ids = decoded(inputs["ids"], np.dtype(np.int32), "int_val")
+        mask = decoded(inputs["mask"], np.dtype(np.uint8), "int_val")
+        np.testing.assert_array_equal(output_array(response, "sum"), ids + mask.astype(np.int32))
+        scale = decoded(inputs["scale"], np.dtype(np.float16), "half_val")
+        np.testing.assert_array_equal(output_array(response, "scaled"), scale * np.float16(2))
+
+
+def dynamic_dims_conflict(request: predict_pb2.PredictRequest) -> bool:
+    """True when `dyn`'s ids and mask have shapes that cannot be added (numpy broadcasting).
+
+    Only OpenVINO can see this; OVMS (and this server) answer OV_INTERNAL_INFERENCE_ERROR.
+    """
+    if request.model_spec.name != fz.DYNAMIC_MODEL:
+        return False
+    shapes = [tuple(d.size for d in request.inputs[n].tensor_shape.dim) for n in ("ids", "mask")]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return True
+    return False
+
+
+def send_request(
+    channel: grpc.Channel, shadow: ShadowSequences, prop: str, request: predict_pb2.PredictRequest
+) -> None:
+    """Send one request and check the property: a sane success or a clear error."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    try:
+        response = stub.Predict(request, timeout=TIMEOUT)
+    except grpc.RpcError as error:
+        record(prop, error.code().name, error.details() or "")
+        if (error.code(), error.details()) == INFERENCE_ERROR:
+            assert dynamic_dims_conflict(request), "an inference error for valid input"
+            return
+        assert_clear_grpc_error(error.code(), error.details() or "")
+        return
+    record(prop, None)
+    with np.errstate(all="ignore"):
+        check_success(shadow, request, response)
+
+
+@pytest.fixture(scope="module")
+def shadow(channel: grpc.Channel) -> ShadowSequences:
+    """START the pool sequences on the fuzz model (x = 0) and track them from here on."""
+    tracked = ShadowSequences()
+    for sequence_id in fz.POOL_IDS:
+        request = fz.summator_request(fz.FUZZ_MODEL, 0.0, sequence_id, 1)
+        send_request(channel, tracked, "pool_starts", request)
+    assert set(fz.POOL_IDS) <= set(tracked.sums)
+    return tracked
+
+
+# --- gRPC properties ----------------------------------------------------------------------
+
+
+@fuzz_settings
+@given(request=fz.noise_requests())
+def test_grpc_random_requests(channel, side, shadow, request):
+    """Random PredictRequests: a success or a clear error."""
+    send_request(channel, shadow, "grpc_random_requests", request)
+
+
+@fuzz_settings
+@given(request=fz.mutated_requests())
+def test_grpc_mutated_requests(channel, side, shadow, request):
+    """Valid requests with one thing changed: a success or a clear error."""
+    send_request(channel, shadow, "grpc_mutated_requests", request)
+
+
+@fuzz_settings
+@given(data=fz.raw_request_bytes())
+@example(data=b"\xff\xff\xff")
+@example(data=b"")
+def test_grpc_raw_bytes(channel, side, shadow, data):
+    """Raw, truncated and corrupted request bytes: a clear error or grpcio's parse error."""
+    call = channel.unary_unary(PREDICT)
+    try:
+        reply = call(data, timeout=TIMEOUT)
+    except grpc.RpcError as error:
+        record("grpc_raw_bytes", error.code().name, error.details() or "")
+        if (error.code(), error.details()) != GRPCIO_DESERIALIZE:
+            assert_clear_grpc_error(error.code(), error.details() or "")
+        return
+    record("grpc_raw_bytes", None)
+    response = predict_pb2.PredictResponse.FromString(reply)
+    with np.errstate(all="ignore"):
+        check_success(shadow, predict_pb2.PredictRequest.FromString(data), response)
+
+
+# --- REST properties ------------------------------------------------------------------------
+
+
+def check_rest_success(shadow: ShadowSequences, model: str, body: bytes, document: Any) -> None:
+    """A REST success has the right form; fuzz-model steps are checked against the shadow."""
+    assert isinstance(document, dict) and len(document) == 1, document
+    assert {"outputs"} == set(document) or {"predictions"} == set(document), document
+    if model != fz.FUZZ_MODEL:
+        return
+    inputs, outputs = json.loads(body)["inputs"], document["outputs"]
+    assert set(outputs) == {"y", "sequence_id"}, outputs
+    with np.errstate(all="ignore"):
+        x = np.array(inputs["x"]).astype(np.float32).reshape(-1)[0]
+    y = np.array(outputs["y"], np.float32)
+    assert y.shape == (1, 1), y
+    requested = inputs.get("sequence_id", [0])[0]
+    control = inputs.get("sequence_control_input", [0])[0]
+    shadow.step(requested, control, outputs["sequence_id"][0], x, y[0, 0])
+
+
+def rest_dims_conflict(model: str, body: bytes) -> bool:
+    """True when a REST body gives `dyn` ids and mask whose shapes cannot be added."""
+    if model != fz.DYNAMIC_MODEL:
+        return False
+    document = json.loads(body)
+    columns = document.get("inputs") if isinstance(document, dict) else None
+    if not isinstance(columns, dict):
+        rows = document["instances"]
+        columns = {n: [row[n] for row in rows] for n in ("ids", "mask")}
+    try:
+        np.broadcast_shapes(*(np.array(columns[n]).shape for n in ("ids", "mask")))
+    except ValueError:
+        return True
+    return False
+
+
+def check_rest(
+    server: launcher.ServerHandle,
+    shadow: ShadowSequences,
+    prop: str,
+    model: str,
+    path: str,
+    body: bytes,
+) -> None:
+    """POST and check: 200 with outputs/predictions, or 4xx (503: limit) with a clear error."""
+    status, content_type, raw = rest_call(server, path, body)
+    assert content_type == "application/json", (status, content_type)
+    document = json.loads(raw)
+    if status == 200:
+        record(prop, None)
+        check_rest_success(shadow, model, body, document)
+        return
+    record(prop, str(status), str(document.get("error", "")) if isinstance(document, dict) else "")
+    if status == 500 and document == {"error": INFERENCE_ERROR[1]}:
+        assert rest_dims_conflict(model, body), "an inference error for valid input"
+        return
+    assert 400 <= status < 500 or status == 503, (status, document)
+    assert isinstance(document, dict) and set(document) == {"error"}, document
+    message = document["error"]
+    assert isinstance(message, str) and message and in_catalogue(message), (status, message)
+    if status == 503:
+        assert message.startswith(UNAVAILABLE_MESSAGES[0]), message
+
+
+def predict_path(model: str, version: str | None = None) -> str:
+    """`/v1/models/{name}[/versions/{v}]:predict`, the name URL-encoded."""
+    name = urllib.parse.quote(model, safe="")
+    suffix = "" if version is None else f"/versions/{version}"
+    return f"/v1/models/{name}{suffix}:predict"
+
+
+@fuzz_settings
+@given(model=st.sampled_from(fz.SERVED), document=fz.JSON_VALUES, wrap=st.integers(0, 2))
+def test_rest_random_json(server, side, shadow, model, document, wrap):
+    """Random JSON documents as predict bodies (bare, or under inputs/instances): clear errors."""
+    wrapped = document if wrap == 0 else {("inputs", "instances")[wrap - 1]: document}
+    body = json.dumps(wrapped).encode()
+    check_rest(server, shadow, "rest_random_json", model, predict_path(model), body)
+
+
+@fuzz_settings
+@given(case=fz.rest_mutated_bodies())
+def test_rest_mutated_bodies(server, side, shadow, case):
+    """Valid bodies with one thing changed: a success or a clear error."""
+    model, body = case
+    check_rest(server, shadow, "rest_mutated_bodies", model, predict_path(model), body)
+
+
+@fuzz_settings
+@given(case=fz.rest_raw_bodies())
+def test_rest_raw_bodies(server, side, shadow, case):
+    """Truncated bodies, invalid UTF-8 and random bytes: a clear error."""
+    model, body = case
+    check_rest(server, shadow, "rest_raw_bodies", model, predict_path(model), body)
+
+
+@fuzz_settings
+@given(target=fz.url_paths(), raw_name=st.booleans())
+def test_rest_url_paths(server, side, shadow, target, raw_name):
+    """Model names and versions in the URL (encoded or, when printable, as they are)."""
+    name, version = target
+    path = predict_path(name, version)
+    if raw_name and name.isprintable() and name.isascii() and " " not in name and name:
+        path = path.replace(urllib.parse.quote(name, safe=""), name, 1)
+    body = json.dumps({"inputs": {"b": [[0.5] * 10]}}).encode()
+    check_rest(server, shadow, "rest_url_paths", name, path, body)
+
+
+# --- regression tests and the end-of-module checks --------------------------------------------
+
+
+def test_grpcio_answers_unparsable_bytes_itself(channel):
+    """Bytes that are not a PredictRequest never reach the handler: grpcio answers INTERNAL."""
+    with pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary(PREDICT)(b"\x0a\x05ab", timeout=TIMEOUT)
+    assert (caught.value.code(), caught.value.details()) == GRPCIO_DESERIALIZE
+
+
+def test_typed_fields_wrap_like_tensorflow(channel):
+    """int_val / half_val values outside the element type wrap (a C cast), as TensorFlow does."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = fz.DYNAMIC_MODEL
+    for name, dtype, field, values in (
+        ("ids", fz.DT_INT32, "int_val", [1, -(2**31), 2**31 - 1]),
+        ("mask", fz.DT_UINT8, "int_val", [300, -1, 256]),
+    ):
+        proto = request.inputs[name]
+        proto.dtype = dtype
+        proto.tensor_shape.dim.add().size = 1
+        proto.tensor_shape.dim.add().size = 3
+        getattr(proto, field).extend(values)
+    scale = request.inputs["scale"]
+    scale.dtype = fz.DT_HALF
+    scale.tensor_shape.dim.add().size = 1
+    scale.half_val.append(0x3C00 + 0x10000)  # 1.0 plus a bit beyond uint16
+    response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, TIMEOUT)
+    ids = np.array([[1, -(2**31), 2**31 - 1]], np.int32)
+    mask = np.array([[300, -1, 256]], np.int64).astype(np.uint8).astype(np.int32)
+    np.testing.assert_array_equal(output_array(response, "sum"), ids + mask)
+    np.testing.assert_array_equal(output_array(response, "scaled"), np.array([2.0], np.float16))
+
+
+def test_typed_fields_wrap_with_list_backed_protobufs():
+    """Regression: with the pure-Python protobuf backend (plain lists), an int_val 300 for a U8
+    input or a half_val beyond 16 bits raised OverflowError, which became INTERNAL."""
+    from helpers.model_server.dtypes import BY_TF_DTYPE
+    from helpers.model_server.grpc_tensors import array_from_proto
+    from helpers.model_server.signature import TensorSpec
+
+    def proto(dtype: int, field: str, values: list[int]) -> SimpleNamespace:
+        shape = SimpleNamespace(dim=[SimpleNamespace(size=len(values))])
+        return SimpleNamespace(
+            dtype=dtype, tensor_shape=shape, tensor_content=b"", **{field: values}
+        )
+
+    u8 = TensorSpec("mask", BY_TF_DTYPE[fz.DT_UINT8], (3,))
+    got = array_from_proto(u8, proto(fz.DT_UINT8, "int_val", [300, -1, 256]))
+    np.testing.assert_array_equal(got, np.array([300 % 256, 255, 0], np.uint8))
+    f16 = TensorSpec("scale", BY_TF_DTYPE[fz.DT_HALF], (2,))
+    bits = [0x3C00 + 0x10000, -0x4000]  # 1.0 with bit 16 set; -0x4000 wraps to 0xC000 = -2.0
+    got = array_from_proto(f16, proto(fz.DT_HALF, "half_val", bits))
+    np.testing.assert_array_equal(got, np.array([1.0, -2.0], np.float16))
+
+
+def test_empty_tensor_with_unaddressable_dims_is_invalid_shape(channel):
+    """Regression: ids (0, 2**62) has no elements, so it passed the content-size check; numpy
+    then refused the shape (`array is too big`: 2**64 bytes), which escaped as INTERNAL."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = fz.DYNAMIC_MODEL
+    request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (0, 2**62), b""))
+    request.inputs["mask"].CopyFrom(fz.tensor(fz.DT_UINT8, (1, 3), bytes(3)))
+    request.inputs["scale"].CopyFrom(fz.tensor(fz.DT_HALF, (1,), bytes(2)))
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Predict(request, timeout=TIMEOUT)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == (
+        f"Invalid input shape - Expected: (-1,-1); Actual: (0,{2**62}); input name: ids"
+    )
+
+
+def test_dynamic_dims_that_disagree_get_the_ovms_inference_error(channel):
+    """ids [2,3] + mask [3,3] only fails inside OpenVINO: INTERNAL `Internal inference error`,
+    as OVMS answers (OV_INTERNAL_INFERENCE_ERROR); the model keeps serving afterwards."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = fz.DYNAMIC_MODEL
+    request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (2, 3), bytes(24)))
+    request.inputs["mask"].CopyFrom(fz.tensor(fz.DT_UINT8, (3, 3), bytes(9)))
+    request.inputs["scale"].CopyFrom(fz.tensor(fz.DT_HALF, (1,), bytes(2)))
+    assert dynamic_dims_conflict(request)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Predict(request, timeout=TIMEOUT)
+    assert (caught.value.code(), caught.value.details()) == INFERENCE_ERROR
+    ids = np.arange(9, dtype=np.int32).reshape(3, 3)
+    request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (3, 3), ids.tobytes()))
+    response = stub.Predict(request, timeout=TIMEOUT)
+    np.testing.assert_array_equal(output_array(response, "sum"), ids)
+
+
+def test_rest_deeply_nested_json_is_a_clear_error(server):
+    """A body nested 100000 levels deep is invalid input, not an internal error."""
+    body = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    check_rest(
+        server, ShadowSequences(), "regression", fz.DUMMY_MODEL, predict_path(fz.DUMMY_MODEL), body
+    )
+
+
+def test_rest_version_with_5000_digits_is_a_clear_error(server):
+    """A version number too long for int() is a missing version, not an internal error."""
+    body = json.dumps({"inputs": {"b": [[0.0] * 10]}}).encode()
+    path = predict_path(fz.DUMMY_MODEL, "9" * 5000)
+    check_rest(server, ShadowSequences(), "regression", fz.DUMMY_MODEL, path, body)
+
+
+def test_valid_request_after_an_inference_error_succeeds(channel):
+    """Found by the soak: after ids (2,3) + mask (2,4) fails inside OpenVINO, the same valid
+    request that worked just before fails too, until other shapes come along."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+    def dyn_request(mask_shape: tuple[int, int]) -> predict_pb2.PredictRequest:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = fz.DYNAMIC_MODEL
+        ids = np.arange(6, dtype=np.int32).reshape(2, 3)
+        request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (2, 3), ids.tobytes()))
+        mask = bytes(mask_shape[0] * mask_shape[1])
+        request.inputs["mask"].CopyFrom(fz.tensor(fz.DT_UINT8, mask_shape, mask))
+        request.inputs["scale"].CopyFrom(fz.tensor(fz.DT_HALF, (1,), bytes(2)))
+        return request
+
+    stub.Predict(dyn_request((2, 3)), timeout=TIMEOUT)
+    with pytest.raises(grpc.RpcError):
+        stub.Predict(dyn_request((2, 4)), timeout=TIMEOUT)
+    response = stub.Predict(dyn_request((2, 3)), timeout=TIMEOUT)
+    np.testing.assert_array_equal(
+        output_array(response, "sum"), np.arange(6, dtype=np.int32).reshape(2, 3)
+    )
+
+
+def test_zz_side_sequences_unaffected_and_server_alive(server, side, shadow):
+    """Runs last: the side sequences saw no error and no wrong sum; the server is healthy."""
+    side.stop()
+    print(f"\nside sequences: {side.steps} steps, completed {dict(side.completed)}")
+    print(f"fuzz-model steps checked: {shadow.checked}, unchecked: {shadow.unchecked}")
+    assert side.errors == []
+    assert side.mismatches == []
+    assert side.steps > 0 and side.completed["grpc"] > 0 and side.completed["rest"] > 0
+    assert server.is_running()
+    log = server.log_text()
+    assert "Traceback" not in log
+    assert "Unexpected error" not in log
