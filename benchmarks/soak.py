@@ -132,11 +132,14 @@ def fuzz_section(examples: int) -> tuple[list[str], bool]:
 
 
 def pytest_run(files: list[str], env: dict[str, str] | None = None) -> bool:
-    """Run pytest on some test files (no notebooks) and say whether everything passed."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files]
+    """Run pytest on some test files (no notebooks); its output goes to build/soak/pytest-*.log."""
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *files]
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
-    print(f"pytest {' '.join(files)}: {summary}", flush=True)
+    log = OUT / f"pytest-{Path(files[0]).stem}.log"
+    log.write_text(result.stdout + result.stderr)
+    lines = result.stdout.strip().splitlines() or [result.stderr]
+    failures = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    print(f"pytest {' '.join(files)}: {lines[-1]} (output: {log})", *failures, sep="\n", flush=True)
     return result.returncode == 0
 
 
