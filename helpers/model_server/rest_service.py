@@ -1,5 +1,6 @@
 """The TFS REST front end on the standard library's threading HTTP server."""
 
+import contextlib
 import json
 import logging
 import re
@@ -31,6 +32,14 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 REQUEST_TIMEOUT_SECONDS = 60.0
 # On shutdown, requests in flight get this long to finish before the listening socket closes.
 DRAIN_SECONDS = 5.0
+# Each open connection holds a thread, idle kept-alive ones included, for up to the timeout above.
+MAX_CONNECTIONS = 256
+_TOO_MANY = json.dumps({"error": "Too many open connections; try again later"}).encode()
+TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(_TOO_MANY)}\r\nConnection: close\r\n\r\n".encode()
+    + _TOO_MANY
+)
 TRANSFER_ENCODING_UNSUPPORTED = (
     "Transfer-Encoding is not supported; send the body with a Content-Length header"
 )
@@ -256,22 +265,56 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # idle kept-alive connections never block the process exit
     block_on_close = False  # the drain waits for requests in flight, not for idle connections
 
-    def __init__(self, address: tuple[str, int], handler: type[RestHandler]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[RestHandler],
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
         self.draining = False
+        self.max_connections = max_connections
+        self._connections = 0
         self._in_flight = 0
         self._changed = threading.Condition()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Count the new connection's first request in flight from the moment it is accepted."""
+        """Refuse a connection over the cap; else count its first request in flight at once."""
+        with self._changed:
+            full = self._connections >= self.max_connections
+            if not full:
+                self._connections += 1
+        if full:
+            self._refuse(request, client_address)
+            return
         self.request_started()
         try:
             super().process_request(request, client_address)
         except BaseException:
             self.request_finished()
+            self._connection_closed()
             raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Serve one connection on its own thread, then free its place under the cap."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        """One connection fewer."""
+        with self._changed:
+            self._connections -= 1
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        """Answer 503 without reading the request (each connection costs a thread), and close."""
+        log.warning("REST: %d connections open; refusing %s", self._connections, client_address)
+        with contextlib.suppress(OSError):
+            request.sendall(TOO_MANY_CONNECTIONS)
+        self.shutdown_request(request)
 
     def request_started(self) -> None:
         """One more request in flight."""
@@ -309,13 +352,14 @@ def start_rest_server(
     addresses: list[str],
     port: int,
     timeout: float = REQUEST_TIMEOUT_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> list[_Server]:
     """Serve REST on every address, each in a background thread."""
     attributes = {"manager": manager, "timeout": timeout}
     handler = type("BoundRestHandler", (RestHandler,), attributes)
     servers = []
     for address in addresses:
-        server = _Server((address, port), handler)
+        server = _Server((address, port), handler, max_connections)
         threading.Thread(target=server.serve_forever, name=f"rest-{address}", daemon=True).start()
         servers.append(server)
     return servers

@@ -42,6 +42,7 @@ from helpers import serving_launcher as launcher
 from helpers.model_server.manager import ModelManager
 from helpers.model_server.rest_service import (
     DRAIN_SECONDS,
+    MAX_CONNECTIONS,
     REQUEST_TIMEOUT_SECONDS,
     RestHandler,
     start_rest_server,
@@ -401,6 +402,33 @@ def test_stalled_client_is_dropped_after_the_handler_timeout() -> None:
         assert json_error(raw, 404) == NOT_FOUND
     finally:
         rest.stop_and_drain()
+
+
+def test_connections_over_the_cap_get_a_clear_503_and_others_carry_on() -> None:
+    """Idle connections hold threads; past the cap new ones are refused, not queued forever."""
+    assert 64 <= MAX_CONNECTIONS <= 4096
+    port = launcher.free_port()
+    (rest,) = start_rest_server(ModelManager(ov.Core()), ["127.0.0.1"], port, max_connections=3)
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # the server has accepted all three
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
+            raw, closed = read_until_closed(sock)
+        assert closed and raw.startswith(b"HTTP/1.1 503 ")
+        assert json.loads(raw.split(b"\r\n\r\n", 1)[1]) == {
+            "error": "Too many open connections; try again later"
+        }
+        idle.pop().close()  # one place frees up: requests are served again
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
+            raw, _ = read_until_closed(sock)
+        assert json_error(raw, 404) == NOT_FOUND
+    finally:
+        for sock in idle:
+            sock.close()
+        rest.stop_and_drain(timeout=0.5)
 
 
 def test_rest_binds_an_ipv6_address() -> None:
