@@ -40,13 +40,8 @@ from srv_tfs import (
 
 from helpers import serving_launcher as launcher
 from helpers.model_server.manager import ModelManager
-from helpers.model_server.rest_service import (
-    DRAIN_SECONDS,
-    MAX_CONNECTIONS,
-    REQUEST_TIMEOUT_SECONDS,
-    RestHandler,
-    start_rest_server,
-)
+from helpers.model_server.rest_http import DRAIN_SECONDS, MAX_CONNECTIONS, REQUEST_TIMEOUT_SECONDS
+from helpers.model_server.rest_service import RestHandler, start_rest_server
 from helpers.paths import REPO_ROOT
 from helpers.summator import build_summator, make_variable
 
