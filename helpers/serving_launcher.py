@@ -257,6 +257,18 @@ def model_server_args(
     return [*args, *(["--stateful"] if stateful else []), *extra]
 
 
+def unused_log_path(folder: Path, grpc_port: int) -> Path:
+    """`server-<port>.log` in `folder`, numbered `-2`, `-3`... when a server there used that name.
+
+    A restart on the same port then keeps the log of the server it replaces.
+    """
+    path, number = folder / f"server-{grpc_port}.log", 1
+    while path.exists():
+        number += 1
+        path = folder / f"server-{grpc_port}-{number}.log"
+    return path
+
+
 def start_server(
     repository: str | Path,
     model_names: Sequence[str],
@@ -274,7 +286,7 @@ def start_server(
         while rest_port == grpc_port:
             rest_port = free_port()
     # One log per server, so two servers over one repository never truncate each other's log.
-    log = Path(log_path) if log_path else Path(repository) / f"server-{grpc_port}.log"
+    log = Path(log_path) if log_path else unused_log_path(Path(repository), grpc_port)
     log.parent.mkdir(parents=True, exist_ok=True)
     log_file = log.open("w", encoding="utf-8")
     env = dict(

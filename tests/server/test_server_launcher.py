@@ -168,3 +168,15 @@ def test_start_server_on_given_ports(tmp_path):
             assert json.loads(reply.read())["model_version_status"][0]["state"] == "AVAILABLE"
     finally:
         handle.stop()
+
+
+def test_a_restart_on_the_same_port_keeps_the_old_log(tmp_path):
+    first = launcher.unused_log_path(tmp_path, 9000)
+    assert first.name == "server-9000.log"
+    first.write_text("the first server's log")
+    second = launcher.unused_log_path(tmp_path, 9000)
+    second.write_text("")
+    third = launcher.unused_log_path(tmp_path, 9000)
+    assert len({first, second, third}) == 3 and not third.exists()
+    assert first.read_text() == "the first server's log"
+    assert launcher.unused_log_path(tmp_path, 9001).name == "server-9001.log"
