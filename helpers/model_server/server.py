@@ -26,6 +26,7 @@ from helpers.model_server.model_config import (
     parse_version_policy,
 )
 from helpers.model_server.parent_watch import watch_parent
+from helpers.model_server.rest_http import DRAIN_SECONDS
 from helpers.model_server.rest_service import start_rest_server
 
 log = logging.getLogger("model_server.server")
@@ -34,7 +35,7 @@ EXIT_FAILURE = 1
 GRPC_THREADS = 64
 # How long a stop waits for in-flight requests before cancelling them. It must stay below the
 # launcher's SIGKILL timeout (`ServerHandle.stop`), so that a drain is never cut short there.
-SHUTDOWN_GRACE_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = DRAIN_SECONDS  # in-flight gRPC calls get what REST requests get
 
 
 def cli_model_config(settings: Settings) -> ModelConfig:
