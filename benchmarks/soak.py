@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
@@ -32,6 +33,7 @@ from helpers.serving_load import (  # noqa: E402
     lstm_cell_load_model,
     rss_mb,
     run_load,
+    settled_rss_mb,
     summator_load_model,
     write_load_repository,
 )
@@ -66,12 +68,6 @@ class PeakRss(threading.Thread):
         return self.peak
 
 
-def settled_rss(pid: int) -> float:
-    """RSS after the cleaner has run twice (each run ends with malloc_trim)."""
-    time.sleep(2.5 * CLEANER_SECONDS)
-    return rss_mb(pid)
-
-
 def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
     """Serve both models, warm up, run the full load on each, and measure memory."""
     with tempfile.TemporaryDirectory() as folder:
@@ -83,20 +79,18 @@ def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
         pid = server.process.pid
         models = [summator_load_model("sum"), lstm_cell_load_model("lstm", LOAD_LSTM_WEIGHTS)]
         with grpc.insecure_channel(server.grpc_address) as channel:
-            warm_up = LoadPlan(plan.sequences, 4, plan.threads, seed=1, limit=plan.limit)
+            warm_up = replace(plan, steps=4, seed=1)
             for model in models:
                 run_load(channel, model, warm_up)
-            baseline = settled_rss(pid)
+            baseline = settled_rss_mb(pid, CLEANER_SECONDS)
             sampler = PeakRss(pid)
             sampler.start()
             reports: list[LoadReport] = []
             for number, model in enumerate(models):
-                reports.append(
-                    run_load(channel, model, LoadPlan(**{**plan.__dict__, "seed": 2 + number}))
-                )
+                reports.append(run_load(channel, model, replace(plan, seed=2 + number)))
                 print(reports[-1].summary(), flush=True)
             peak = sampler.stop()
-            after = settled_rss(pid)
+            after = settled_rss_mb(pid, CLEANER_SECONDS)
         log = server.log_text()
         server.stop()
     clean_log = "Traceback" not in log and "Unexpected error" not in log

@@ -31,6 +31,8 @@ LOOPBACK = "127.0.0.1"
 AVAILABLE = 30
 _STATUS_METHOD = "/tensorflow.serving.ModelService/GetModelStatus"
 _RUNNING: "weakref.WeakSet[ServerHandle]" = weakref.WeakSet()
+# plugin_config for exact float32 maths: CPUs with native bfloat16 (or ARM's f16) default lower.
+EXACT_F32: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32"}
 # Read by helpers.model_server.parent_watch (not imported here: it would pull in the server).
 PARENT_PID_VARIABLE = "HELPERS_MODEL_SERVER_PARENT_PID"
 # SIGTERM lets the server finish in-flight requests (its SHUTDOWN_GRACE_SECONDS, 5 s); SIGKILL

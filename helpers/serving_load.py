@@ -29,8 +29,6 @@ from helpers.summator import build_summator
 MAX_SAMPLES = 10  # descriptions kept per kind of failure
 LIMIT_REACHED = ("UNAVAILABLE", "Max sequence number has been reached")
 LOAD_LSTM_WEIGHTS = random_lstm_weights(16, 64, seed=11)
-# Exact float32 maths: CPUs with native BF16 (or ARM's FP16) default to lower precision.
-F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
 
 def write_load_repository(root: Path, limit: int = 500) -> list[str]:
@@ -41,7 +39,10 @@ def write_load_repository(root: Path, limit: int = 500) -> list[str]:
     launcher.write_model_repository(build_summator(), root, "sum")
     launcher.write_model_repository(build_stateful_lstm_cell(LOAD_LSTM_WEIGHTS), root, "lstm")
     common = {"stateful": True, "max_sequence_number": limit, "idle_sequence_cleanup": False}
-    models = [{"name": "sum", **common}, {"name": "lstm", **common, "plugin_config": F32}]
+    models = [
+        {"name": "sum", **common},
+        {"name": "lstm", **common, "plugin_config": launcher.EXACT_F32},
+    ]
     launcher.write_config(root, models)
     return ["sum", "lstm"]
 
@@ -112,7 +113,7 @@ class LoadReport:
     plan: LoadPlan
     steps_checked: int = 0
     requests: int = 0
-    wrong: list[str] = field(default_factory=list)
+    failure_samples: list[str] = field(default_factory=list)  # wrong outputs and errors
     wrong_count: int = 0
     unexpected: Counter = field(default_factory=Counter)
     provoked: Counter = field(default_factory=Counter)
@@ -232,8 +233,10 @@ class LoadRun:
             self.report.steps_checked += 1
             if not good:
                 self.report.wrong_count += 1
-                if len(self.report.wrong) < MAX_SAMPLES:
-                    self.report.wrong.append(f"{where}: got {output.ravel()[:4]} id {echoed}")
+                if len(self.report.failure_samples) < MAX_SAMPLES:
+                    self.report.failure_samples.append(
+                        f"{where}: got {output.ravel()[:4]} id {echoed}"
+                    )
         return good
 
     def provoke(self, index: int, kind: int) -> None:
@@ -287,8 +290,8 @@ class LoadRun:
         """Record an error nobody asked for."""
         with self._lock:
             self.report.unexpected[f"{outcome.code}: {outcome.details}"] += 1
-            if len(self.report.wrong) < MAX_SAMPLES:
-                self.report.wrong.append(f"{where}: {outcome.code} {outcome.details}")
+            if len(self.report.failure_samples) < MAX_SAMPLES:
+                self.report.failure_samples.append(f"{where}: {outcome.code} {outcome.details}")
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -394,6 +397,12 @@ def run_load(channel: grpc.Channel, model: LoadModel, plan: LoadPlan) -> LoadRep
     _check_ids_freed(run)
     run.report.seconds = time.perf_counter() - began
     return run.report
+
+
+def settled_rss_mb(pid: int, cleaner_seconds: float) -> float:
+    """RSS once the server's cleaner has run at least twice (each run ends with malloc_trim)."""
+    time.sleep(2.5 * cleaner_seconds)
+    return rss_mb(pid)
 
 
 def rss_mb(pid: int) -> float:

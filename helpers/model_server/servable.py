@@ -94,7 +94,6 @@ def _run(slot: InferSlot, arrays: dict[str, np.ndarray]) -> Outputs:
         slot.set_inputs(arrays)
     except (RuntimeError, ValueError) as error:
         log.error("Could not set inputs: %s", error)
-        slot.renew()
         raise ServingError(Code.INTERNAL_ERROR) from error
     try:
         return slot.infer()

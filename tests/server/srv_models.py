@@ -4,9 +4,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-# The served LSTMs are compared with local f32 results: pin f32, as on CPUs with native bfloat16
-# (or on ARM) the plugin's default precision moves LSTM outputs by about 1e-3.
-F32: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32"}
+from helpers.serving_launcher import EXACT_F32  # the served LSTMs are compared with f32 NumPy
 
 # The main server's config.json: one process serves every model the shared tests need.
 MAIN_MODELS: list[dict[str, object]] = [
@@ -20,9 +18,9 @@ MAIN_MODELS: list[dict[str, object]] = [
         "name": "ti_ll",
         "stateful": True,
         "low_latency_transformation": True,
-        "plugin_config": F32,
+        "plugin_config": EXACT_F32,
     },
-    {"name": "ti_plain", "base_path": "ti_ll", "stateful": True, "plugin_config": F32},
+    {"name": "ti_plain", "base_path": "ti_ll", "stateful": True, "plugin_config": EXACT_F32},
 ]
 CLEANER_SECONDS = 1
 
