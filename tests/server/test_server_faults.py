@@ -138,10 +138,15 @@ def write_repository(root: Path) -> Path:
     launcher.write_model_repository(build_slow_summator(), root, "slow")
     launcher.write_model_repository(build_summator(), root, "summator")
     models = [
-        {"name": "slow", "stateful": True, "nireq": 1},
-        {"name": "vanish", "base_path": "summator", "stateful": True},
+        # No idle cleanup on `slow`: under load the calibration alone can outlast two scans.
+        {"name": "slow", "stateful": True, "nireq": 1, "idle_sequence_cleanup": False},
+        {
+            "name": "vanish",
+            "base_path": "summator",
+            "stateful": True,
+            "max_sequence_number": VANISHED + 1,
+        },
     ]
-    models[1]["max_sequence_number"] = VANISHED + 1
     launcher.write_config(root, models)
     return root
 
@@ -414,12 +419,12 @@ def test_a_request_abandoned_during_its_inference_is_still_applied_once(
     first, abandoned, check, other = rng.integers(-50, 50, 4).astype(np.float32)
     base = 300 if how == "deadline" else 310
     start_sequence(shared_channel, base, first)
-    work = slow(base, abandoned, shared.rounds(3.0))
+    work = slow(base, abandoned, shared.rounds(6.0))  # reaches its handler well inside 1.5 s
     if how == "deadline":
-        code, _ = call_error(shared_channel, work, timeout=0.5)
+        code, _ = call_error(shared_channel, work, timeout=1.5)
     else:
-        future = stub_call(shared_channel).future(work, timeout=30)
-        time.sleep(0.5)
+        future = stub_call(shared_channel).future(work, timeout=60)
+        time.sleep(1.5)
         assert future.cancel()
         code = future.code()
     start_sequence(shared_channel, base + 1, other)  # queued behind the abandoned inference
@@ -439,13 +444,13 @@ def test_a_request_cancelled_while_its_sequence_is_busy_is_still_applied_once(
     rng = np.random.default_rng(4)
     first, busy, cancelled, check = rng.integers(-50, 50, 4).astype(np.float32)
     start_sequence(shared_channel, 400, first)
-    running = stub_call(shared_channel).future(slow(400, busy, shared.rounds(3.0)), timeout=30)
-    time.sleep(0.3)
-    waiting = stub_call(shared_channel).future(slow(400, cancelled), timeout=30)
-    time.sleep(0.5)  # well inside the busy request: this one waits for the sequence
+    running = stub_call(shared_channel).future(slow(400, busy, shared.rounds(6.0)), timeout=60)
+    time.sleep(1.0)
+    waiting = stub_call(shared_channel).future(slow(400, cancelled), timeout=60)
+    time.sleep(1.5)  # well inside the busy request (6 s): this one waits for the sequence
     assert waiting.cancel() and not running.done()
     busy_sum = output(running.result())[0, 0]
-    time.sleep(1.0)  # let the cancelled handler take the sequence before the check does
+    time.sleep(2.0)  # let the cancelled handler take the sequence before the check does
     after = output(predict(shared_channel, slow(400, check, control=END)))[0, 0]
     sums = np.cumsum([first, busy, cancelled, check], dtype=np.float32)
     assert waiting.code() == grpc.StatusCode.CANCELLED

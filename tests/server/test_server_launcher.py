@@ -171,6 +171,17 @@ def test_start_server_on_given_ports(tmp_path):
 
 
 def test_a_restart_on_the_same_port_keeps_the_old_log(tmp_path):
+    launcher.write_model_repository(build_summator(), tmp_path, "summator")
+    args = launcher.model_server_args(tmp_path, "summator", stateful=True)
+    grpc_port = launcher.free_port()
+    for _ in range(2):
+        launcher.start_server(tmp_path, ["summator"], args, grpc_port=grpc_port).stop()
+    logs = sorted(p.name for p in tmp_path.glob(f"server-{grpc_port}*.log"))
+    assert logs == [f"server-{grpc_port}-2.log", f"server-{grpc_port}.log"]
+    assert all((tmp_path / name).read_text() for name in logs)  # neither was truncated
+
+
+def test_unused_log_path_numbers_the_names_in_use(tmp_path):
     first = launcher.unused_log_path(tmp_path, 9000)
     assert first.name == "server-9000.log"
     first.write_text("the first server's log")

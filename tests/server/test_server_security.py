@@ -40,7 +40,7 @@ from srv_tfs import (
 
 from helpers import serving_launcher as launcher
 from helpers.model_server.manager import ModelManager
-from helpers.model_server.rest_http import DRAIN_SECONDS, MAX_CONNECTIONS, REQUEST_TIMEOUT_SECONDS
+from helpers.model_server.rest_http import DRAIN_SECONDS, MAX_CONNECTIONS
 from helpers.model_server.rest_service import RestHandler, start_rest_server
 from helpers.paths import REPO_ROOT
 from helpers.summator import build_summator, make_variable
@@ -183,11 +183,10 @@ def test_default_bind_is_loopback_only(server: launcher.ServerHandle) -> None:
         listeners = listening_sockets(port)
         assert listeners and {address for address, _ in listeners} == {"127.0.0.1"}
     address = non_loopback_ipv4()
-    if address is None:
-        pytest.skip("no non-loopback IPv4 address on this machine")
-    for port in (server.grpc_port, server.rest_port):
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((address, port), timeout=10).close()
+    if address is not None:  # another address of this machine refuses the connection
+        for port in (server.grpc_port, server.rest_port):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((address, port), timeout=10).close()
 
 
 def test_explicit_wildcard_bind_is_honoured(layout: tuple[Path, Path]) -> None:
@@ -379,7 +378,7 @@ def test_pipelined_keep_alive_requests(server: launcher.ServerHandle, side: Side
 
 
 def test_stalled_client_is_dropped_after_the_handler_timeout() -> None:
-    assert RestHandler.timeout == REQUEST_TIMEOUT_SECONDS and 30 <= REQUEST_TIMEOUT_SECONDS <= 120
+    assert 30 <= RestHandler.timeout <= 120  # production: long enough for slow clients
     port = launcher.free_port()
     (rest,) = start_rest_server(ModelManager(ov.Core()), ["127.0.0.1"], port, timeout=1.0)
     try:
@@ -406,19 +405,21 @@ def test_connections_over_the_cap_get_a_clear_503_and_others_carry_on() -> None:
     (rest,) = start_rest_server(ModelManager(ov.Core()), ["127.0.0.1"], port, max_connections=3)
     idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(3)]
     try:
-        time.sleep(0.5)  # the server has accepted all three
+        # The accept thread counts connections in order, before any handler thread runs.
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
             raw, closed = read_until_closed(sock)
-        assert closed and raw.startswith(b"HTTP/1.1 503 ")
-        assert json.loads(raw.split(b"\r\n\r\n", 1)[1]) == {
-            "error": "Too many open connections; try again later"
-        }
-        idle.pop().close()  # one place frees up: requests are served again
-        time.sleep(0.5)
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
-            raw, _ = read_until_closed(sock)
+        assert closed
+        assert json_error(raw, 503) == "Too many open connections; try again later"
+        idle.pop().close()  # one place frees up (once its handler sees the close)
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
+                raw, _ = read_until_closed(sock)
+            if not raw.startswith(b"HTTP/1.1 503 ") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert json_error(raw, 404) == NOT_FOUND
     finally:
         for sock in idle:
