@@ -24,7 +24,7 @@ lab: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
-LINTED := $(wildcard helpers tests notebooks benchmarks)
+LINTED := $(wildcard helpers tests notebooks benchmarks tools)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 
 ## notebooks: re-execute every notebook in place; the only way committed outputs are made
 notebooks: $(STAMP)
-	$(BIN)/python -m helpers.execute_notebooks notebooks/*.ipynb
+	$(BIN)/python -m tools.execute_notebooks notebooks/*.ipynb
 
 ## browser-test: every notebook in a real JupyterLab in headless Chromium (installs both as needed)
 browser-test: $(STAMP) /usr/bin/chromium tests/browser/node_modules/.package-lock.json

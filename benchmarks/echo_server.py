@@ -4,13 +4,13 @@ import argparse
 import sys
 from concurrent import futures
 
-from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
 
 install_light_tensorflow_namespace()
 
 import grpc  # noqa: E402
 
-from helpers.model_server.protos import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+from helpers.model_server.protocol.protos import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 
 class Echo(prediction_service_pb2_grpc.PredictionServiceServicer):

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
 
 install_light_tensorflow_namespace()
 
@@ -23,16 +23,16 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
-from helpers import serving_launcher as launcher  # noqa: E402
-from helpers.model_server.protos import (  # noqa: E402
+from helpers.model_server.protocol.protos import (  # noqa: E402
     predict_pb2,
     prediction_service_pb2_grpc,
     tensor_pb2,
 )
+from helpers.models.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
+from helpers.models.summator import build_summator  # noqa: E402
 from helpers.paths import REPO_ROOT  # noqa: E402
-from helpers.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
-from helpers.summator import build_summator  # noqa: E402
-from helpers.timing import time_calls  # noqa: E402
+from helpers.serving import launcher as launcher  # noqa: E402
+from helpers.timing.step_times import time_calls  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results.md"
 

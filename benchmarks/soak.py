@@ -18,15 +18,13 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
 
 install_light_tensorflow_namespace()  # the client needs the TFS protos, not all of TensorFlow
 
 import grpc  # noqa: E402
 
-from helpers import serving_launcher as launcher  # noqa: E402
-from helpers.paths import REPO_ROOT  # noqa: E402
-from helpers.serving_load import (  # noqa: E402
+from benchmarks.load import (  # noqa: E402
     LOAD_LSTM_WEIGHTS,
     LoadPlan,
     LoadReport,
@@ -37,6 +35,8 @@ from helpers.serving_load import (  # noqa: E402
     summator_load_model,
     write_load_repository,
 )
+from helpers.paths import REPO_ROOT  # noqa: E402
+from helpers.serving import launcher as launcher  # noqa: E402
 
 OUT = REPO_ROOT / "build" / "soak"
 CLEANER_SECONDS = 1

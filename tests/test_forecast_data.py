@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from helpers.forecast_data import (
+from helpers.models.forecast_data import (
     DAY,
     history_window,
     last_value_mse,

@@ -5,8 +5,8 @@ import openvino as ov
 import openvino.opset13 as ops
 from matplotlib.patches import FancyBboxPatch
 
-from helpers.graph_plot import layer_columns, model_graph_figure, variable_links
-from helpers.summator import build_summator, read_documented_summator
+from helpers.graph.drawing import layer_columns, model_graph_figure, variable_links
+from helpers.models.summator import build_summator, read_documented_summator
 
 
 def test_columns_follow_data_flow_for_every_edge(core):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from openvino import passes
 
-from helpers.keras_lstm import (
+from helpers.models.keras_forecaster import (
     STEP_OUTPUTS,
     build_forecaster,
     build_step_model,

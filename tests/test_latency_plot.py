@@ -3,8 +3,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from helpers.latency_plot import plot_step_times
-from helpers.timing import StepTimes
+from helpers.timing.latency_plot import plot_step_times
+from helpers.timing.step_times import StepTimes
 
 
 def test_one_bar_per_measurement_at_the_median():

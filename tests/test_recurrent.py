@@ -6,7 +6,7 @@ import openvino.opset13 as ops
 import pytest
 from openvino import passes
 
-from helpers.recurrent import (
+from helpers.models.recurrent import (
     build_gru_sequence,
     build_lstm_sequence,
     build_lstm_step_model,

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import pytest
 
-from helpers.serving_calls import rest_call, rpc_failure
+from helpers.serving.calls import rest_call, rpc_failure
 
 
 class FakeRpcError(grpc.RpcError):

@@ -3,8 +3,8 @@
 import ipywidgets as widgets
 import numpy as np
 
-from helpers.state_panel import StatefulStepper, build_state_panel
-from helpers.summator import build_summator
+from helpers.models.summator import build_summator
+from helpers.widgets.state_panel import StatefulStepper, build_state_panel
 
 
 def test_step_reset_and_set_state_follow_the_running_sum(core):

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers.stream_panel import StreamRecording, build_stream_panel, draw_frame, frame_png
+from helpers.widgets.stream_panel import StreamRecording, build_stream_panel, draw_frame, frame_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

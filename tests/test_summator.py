@@ -4,7 +4,11 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from helpers.summator import build_stateless_summator, build_summator, read_documented_summator
+from helpers.models.summator import (
+    build_stateless_summator,
+    build_summator,
+    read_documented_summator,
+)
 
 rng = np.random.default_rng(0)
 INPUTS = rng.uniform(-5, 5, size=25).astype(np.float32)

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from helpers.timing import time_calls
+from helpers.timing.step_times import time_calls
 
 
 def test_time_calls_runs_warmup_plus_steps_and_measures_each():

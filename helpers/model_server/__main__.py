@@ -2,8 +2,8 @@
 
 import sys
 
-from helpers.model_server.cli import EX_USAGE, USAGE, HelpRequested, UsageError, parse_args
-from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+from helpers.model_server.config.cli import EX_USAGE, USAGE, HelpRequested, UsageError, parse_args
+from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
 
 
 def main(argv: list[str]) -> int:

@@ -9,15 +9,11 @@ from pathlib import Path
 import grpc
 import openvino as ov
 
-from helpers.model_server.background import RepositoryPoller, SequenceCleaner
-from helpers.model_server.cli import (
+from helpers.model_server.config.cli import (
     Settings,
 )
-from helpers.model_server.config_file import ConfigFileError, parse_config_text
-from helpers.model_server.grpc_service import start_grpc_server
-from helpers.model_server.logs import configure_logging
-from helpers.model_server.manager import ModelManager, VersionState
-from helpers.model_server.model_config import (
+from helpers.model_server.config.config_file import ConfigFileError, parse_config_text
+from helpers.model_server.config.model_config import (
     ModelConfig,
     ModelConfigError,
     VersionPolicy,
@@ -25,9 +21,13 @@ from helpers.model_server.model_config import (
     check_stateful_keys,
     parse_version_policy,
 )
-from helpers.model_server.parent_watch import watch_parent
-from helpers.model_server.rest_http import DRAIN_SECONDS
-from helpers.model_server.rest_service import start_rest_server
+from helpers.model_server.core.background import RepositoryPoller, SequenceCleaner
+from helpers.model_server.core.manager import ModelManager, VersionState
+from helpers.model_server.grpc_api.service import start_grpc_server
+from helpers.model_server.process.logs import configure_logging
+from helpers.model_server.process.parent_watch import watch_parent
+from helpers.model_server.rest_api.http import DRAIN_SECONDS
+from helpers.model_server.rest_api.service import start_rest_server
 
 log = logging.getLogger("model_server.server")
 

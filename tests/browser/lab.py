@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from helpers.serving_launcher import free_port
+from helpers.serving.launcher import free_port
 
 SETTINGS: dict[str, dict[str, object]] = {
     # Render every cell, so the test sees all prompts and outputs (JupyterLab 4 virtualizes).

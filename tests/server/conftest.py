@@ -11,8 +11,8 @@ import grpc
 import pytest
 from srv_models import CLEANER_SECONDS, MAIN_MODELS, build_dummy, build_tensor_iterator_lstm
 
-from helpers import serving_launcher as launcher
-from helpers.summator import build_summator
+from helpers.models.summator import build_summator
+from helpers.serving import launcher as launcher
 
 
 def build_repository(root: Path) -> Path:

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from helpers import serving_launcher as launcher
-from helpers.model_server.cli import UsageError, parse_args
+from helpers.model_server.config.cli import UsageError, parse_args
+from helpers.models.summator import build_summator
 from helpers.paths import REPO_ROOT
-from helpers.summator import build_summator
+from helpers.serving import launcher as launcher
 
 MODEL = ["--model_name", "m", "--model_path", "/tmp/m", "--port", "9000"]
 NEED_STATEFUL = (
@@ -138,7 +138,7 @@ def test_server_process_does_not_import_tensorflow():
     code = (
         "import sys, helpers.model_server.__main__ as m\n"
         "m.install_light_tensorflow_namespace()\n"
-        "from helpers.model_server.protos import prediction_service_pb2_grpc as p\n"
+        "from helpers.model_server.protocol.protos import prediction_service_pb2_grpc as p\n"
         "from tensorflow_serving.apis import prediction_service_pb2 as s\n"
         "tf = sys.modules['tensorflow']\n"
         "print(getattr(tf, '__file__', None), 'tensorflow.python' in sys.modules,\n"

@@ -20,11 +20,11 @@ import openvino.opset13 as ops
 import pytest
 from srv_tfs import END, START, output, predict, predict_error, request, sequence_id_of, x
 
-from helpers import serving_launcher as launcher
-from helpers.model_server import parent_watch
+from helpers.model_server.process import parent_watch
 from helpers.model_server.server import SHUTDOWN_GRACE_SECONDS
+from helpers.models.summator import build_summator, make_variable
 from helpers.paths import REPO_ROOT
-from helpers.summator import build_summator, make_variable
+from helpers.serving import launcher as launcher
 
 MISSING = "Sequence with provided ID does not exist"
 LIMIT_REACHED = "Max sequence number has been reached. Could not create new sequence."
@@ -298,13 +298,13 @@ def test_sigkill_then_restart_on_the_same_ports_loses_every_sequence(own_server,
 
 VANISHING_CLIENT = """
 import json, sys, time
-from helpers.model_server.light_tensorflow import install_light_tensorflow_namespace
+from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
 
 install_light_tensorflow_namespace()
 import grpc
 import numpy as np
 from tensorflow_serving.apis import prediction_service_pb2_grpc
-from helpers.serving_client import SEQUENCE_START, predict_request
+from helpers.serving.client import SEQUENCE_START, predict_request
 
 address, count, report = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(address))
@@ -463,8 +463,8 @@ def test_a_request_cancelled_while_its_sequence_is_busy_is_still_applied_once(
 LAUNCHING_PARENT = """
 import sys, time
 from pathlib import Path
-from helpers import serving_launcher as launcher
-from helpers.summator import build_summator
+from helpers.serving import launcher as launcher
+from helpers.models.summator import build_summator
 
 root, report = Path(sys.argv[1]), Path(sys.argv[2])
 launcher.write_model_repository(build_summator(), root, "summator")

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from srv_models import build_dummy
 from srv_tfs import predict_pb2, prediction_service_pb2_grpc, tensor_pb2
 
-from helpers import serving_launcher as launcher
-from helpers.summator import build_summator
+from helpers.models.summator import build_summator
+from helpers.serving import launcher as launcher
 
 SOAK = "FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -688,9 +688,9 @@ def test_typed_fields_wrap_like_tensorflow(channel):
 def test_typed_fields_wrap_with_list_backed_protobufs():
     """Regression: with the pure-Python protobuf backend (plain lists), an int_val 300 for a U8
     input or a half_val beyond 16 bits raised OverflowError, which became INTERNAL."""
-    from helpers.model_server.dtypes import BY_TF_DTYPE
-    from helpers.model_server.grpc_tensors import array_from_proto
-    from helpers.model_server.signature import TensorSpec
+    from helpers.model_server.grpc_api.tensors import array_from_proto
+    from helpers.model_server.protocol.dtypes import BY_TF_DTYPE
+    from helpers.model_server.protocol.signature import TensorSpec
 
     def proto(dtype: int, field: str, values: list[int]) -> SimpleNamespace:
         shape = SimpleNamespace(dim=[SimpleNamespace(size=len(values))])

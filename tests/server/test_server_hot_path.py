@@ -4,18 +4,18 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from helpers.model_server.dtypes import BY_NUMPY
-from helpers.model_server.grpc_tensors import (
+from helpers.model_server.core.infer_pool import InferSlot
+from helpers.model_server.grpc_api.tensors import (
     array_from_proto,
     fast_array,
     sequence_request_from_protos,
 )
-from helpers.model_server.infer_pool import InferSlot
-from helpers.model_server.protos import predict_pb2, tensor_pb2
-from helpers.model_server.signature import DYNAMIC, TensorSpec
-from helpers.model_server.special_inputs import Control, SequenceRequest
-from helpers.model_server.status import Code, ServingError
-from helpers.summator import build_summator
+from helpers.model_server.protocol.dtypes import BY_NUMPY
+from helpers.model_server.protocol.protos import predict_pb2, tensor_pb2
+from helpers.model_server.protocol.signature import DYNAMIC, TensorSpec
+from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.status import Code, ServingError
+from helpers.models.summator import build_summator
 
 FP32 = BY_NUMPY[np.dtype(np.float32)]
 SPEC = TensorSpec("x", FP32, (1, 3))

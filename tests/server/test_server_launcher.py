@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from srv_tfs import END, START, get_model_status_pb2, make_ndarray, make_tensor_proto, predict_pb2
 
-from helpers import serving_launcher as launcher
-from helpers.serving_client import StatefulSequence, predict_request, to_ndarray
-from helpers.summator import build_summator
+from helpers.models.summator import build_summator
+from helpers.serving import launcher as launcher
+from helpers.serving.client import StatefulSequence, predict_request, to_ndarray
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_failed_docker_run_fails_at_once_with_its_message(tmp_path, monkeypatch)
 
 
 def test_the_launcher_passes_its_pid_for_the_parent_watch(cli_server):
-    from helpers.model_server import parent_watch
+    from helpers.model_server.process import parent_watch
 
     assert launcher.PARENT_PID_VARIABLE == parent_watch.PARENT_PID_VARIABLE
     environ = Path(f"/proc/{cli_server.process.pid}/environ").read_bytes().split(b"\0")

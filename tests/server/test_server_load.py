@@ -10,8 +10,7 @@ from dataclasses import replace
 import grpc
 import pytest
 
-from helpers import serving_launcher as launcher
-from helpers.serving_load import (
+from benchmarks.load import (
     LOAD_LSTM_WEIGHTS,
     LoadPlan,
     lstm_cell_load_model,
@@ -21,6 +20,7 @@ from helpers.serving_load import (
     summator_load_model,
     write_load_repository,
 )
+from helpers.serving import launcher as launcher
 
 LIMIT = 500
 CLEANER_SECONDS = 1  # the cleaner's timer also returns freed heap memory to the OS

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from srv_tfs import END, START, output, predict, predict_error, request, sequence_id_of, x
 
-from helpers import serving_launcher as launcher
-from helpers.model_server.infer_pool import InferPool
-from helpers.model_server.sequences import SequenceManager
-from helpers.model_server.servable import Servable
-from helpers.model_server.special_inputs import Control, SequenceRequest
-from helpers.model_server.status import Code, ServingError
-from helpers.summator import build_summator
+from helpers.model_server.core.infer_pool import InferPool
+from helpers.model_server.core.sequences import SequenceManager
+from helpers.model_server.core.servable import Servable
+from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.status import Code, ServingError
+from helpers.models.summator import build_summator
+from helpers.serving import launcher as launcher
 
 NO_CONTROL = Control.NO_CONTROL
 MISSING = (grpc.StatusCode.NOT_FOUND, "Sequence with provided ID does not exist")

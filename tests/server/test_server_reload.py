@@ -8,8 +8,8 @@ import grpc
 import pytest
 from srv_tfs import END, START, output, predict, predict_error, request, x
 
-from helpers import serving_launcher as launcher
-from helpers.summator import build_summator
+from helpers.models.summator import build_summator
+from helpers.serving import launcher as launcher
 
 POLL_SECONDS = 1
 

@@ -38,12 +38,12 @@ from srv_tfs import (
     x,
 )
 
-from helpers import serving_launcher as launcher
-from helpers.model_server.manager import ModelManager
-from helpers.model_server.rest_http import DRAIN_SECONDS, MAX_CONNECTIONS
-from helpers.model_server.rest_service import RestHandler, start_rest_server
+from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.rest_api.http import DRAIN_SECONDS, MAX_CONNECTIONS
+from helpers.model_server.rest_api.service import RestHandler, start_rest_server
+from helpers.models.summator import build_summator, make_variable
 from helpers.paths import REPO_ROOT
-from helpers.summator import build_summator, make_variable
+from helpers.serving import launcher as launcher
 
 NOT_FOUND = "Model with requested name is not found"
 SERVED = ["summator", "link_in", "alias", "absolute"]

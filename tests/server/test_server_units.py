@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.model_server.config_file import ConfigFileError, parse_config_text
-from helpers.model_server.model_config import VersionPolicy, parse_version_policy
-from helpers.model_server.sequences import SequenceManager
-from helpers.model_server.servable import Servable
-from helpers.model_server.special_inputs import Control, SequenceRequest
-from helpers.model_server.status import Code, ServingError
+from helpers.model_server.config.config_file import ConfigFileError, parse_config_text
+from helpers.model_server.config.model_config import VersionPolicy, parse_version_policy
+from helpers.model_server.core.sequences import SequenceManager
+from helpers.model_server.core.servable import Servable
+from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.status import Code, ServingError
 
 START, NO_CONTROL, END = Control.SEQUENCE_START, Control.NO_CONTROL, Control.SEQUENCE_END
 

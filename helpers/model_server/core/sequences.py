@@ -1,0 +1,108 @@
+"""Per-model-version sequence bookkeeping: create, look up, terminate, remove, idle scan, ids."""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from helpers.model_server.core.infer_pool import SavedState
+from helpers.model_server.protocol.special_inputs import UINT64_MAX, Control, SequenceRequest
+from helpers.model_server.protocol.status import Code, ServingError
+
+log = logging.getLogger("model_server.sequences")
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One client sequence: its saved variable states and its flags.
+
+    `lock` serializes the sequence's requests. `claims` counts requests that passed the manager
+    step and have not been released; the idle scan never touches a claimed sequence, and the
+    manager lock is never held while waiting for `lock`.
+    """
+
+    sequence_id: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    state: SavedState | None = None
+    idle: bool = False
+    terminated: bool = False
+    removed: bool = False
+    claims: int = 0
+
+
+class SequenceManager:
+    """The sequences of one model version, with OVMS's rules for START, NO_CONTROL and END."""
+
+    def __init__(self, max_sequence_number: int, label: str, first_id: int = 1) -> None:
+        self.max_sequence_number = max_sequence_number
+        self.label = label
+        self._sequences: dict[int, Sequence] = {}
+        self._counter = first_id
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Number of sequences held, terminating ones included."""
+        with self._lock:
+            return len(self._sequences)
+
+    def claim(self, request: SequenceRequest) -> Sequence:
+        """Do the manager step of a request and return its sequence, claimed for this request."""
+        with self._lock:
+            if request.control == Control.SEQUENCE_START:
+                sequence = self._create(request.sequence_id)
+            else:
+                sequence = self._sequences.get(request.sequence_id)
+                if sequence is None or sequence.terminated:
+                    raise ServingError(Code.SEQUENCE_MISSING)
+                if request.control == Control.SEQUENCE_END:
+                    sequence.terminated = True
+            sequence.claims += 1
+            return sequence
+
+    def release(self, sequence: Sequence, remove: bool) -> None:
+        """End a request's claim; `remove` drops the sequence and frees its id."""
+        with self._lock:
+            sequence.claims -= 1
+            if remove:
+                sequence.removed = True
+                if self._sequences.get(sequence.sequence_id) is sequence:
+                    del self._sequences[sequence.sequence_id]
+
+    def remove_idle(self) -> list[int]:
+        """One cleaner scan: drop sequences marked idle by the previous scan, mark the rest."""
+        removed: list[int] = []
+        with self._lock:
+            for sequence_id, sequence in list(self._sequences.items()):
+                if sequence.terminated or sequence.claims > 0:
+                    continue
+                if sequence.idle:
+                    sequence.removed = True
+                    del self._sequences[sequence_id]
+                    removed.append(sequence_id)
+                else:
+                    sequence.idle = True
+        for sequence_id in removed:
+            log.debug(
+                "[Idle sequence cleanup] Removing sequence with id: %d on model %s",
+                sequence_id,
+                self.label,
+            )
+        return removed
+
+    def _create(self, requested_id: int) -> Sequence:
+        """Create a sequence for START; the caller holds the manager lock."""
+        if len(self._sequences) >= self.max_sequence_number:
+            raise ServingError(Code.MAX_SEQUENCE_NUMBER_REACHED)
+        sequence_id = requested_id or self._unique_id()
+        existing = self._sequences.get(sequence_id)
+        if existing is not None:
+            code = Code.SEQUENCE_TERMINATED if existing.terminated else Code.SEQUENCE_ALREADY_EXISTS
+            raise ServingError(code)
+        sequence = Sequence(sequence_id)
+        self._sequences[sequence_id] = sequence
+        return sequence
+
+    def _unique_id(self) -> int:
+        """OVMS's generator: the counter's value if free, else the next free one (never 0)."""
+        while self._counter == 0 or self._counter in self._sequences:
+            self._counter = (self._counter + 1) & UINT64_MAX
+        return self._counter

@@ -1,0 +1,143 @@
+"""The gRPC front end: PredictionService (Predict, GetModelMetadata) and ModelService."""
+
+import logging
+from concurrent import futures
+
+import grpc
+import numpy as np
+
+from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.grpc_api.tensors import (
+    array_from_proto,
+    fast_array,
+    fill_proto,
+    fill_sequence_id,
+    sequence_request_from_protos,
+)
+from helpers.model_server.protocol.metadata import metadata_response, status_response
+from helpers.model_server.protocol.protos import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from helpers.model_server.protocol.status import Code, ServingError
+from helpers.model_server.protocol.validation import check_input_names
+
+log = logging.getLogger("model_server.grpc")
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def _version(model_spec: object) -> int:
+    """The requested version number, 0 when none is given."""
+    return model_spec.version.value if model_spec.HasField("version") else 0  # type: ignore[attr-defined]
+
+
+def _fail(context: grpc.ServicerContext, error: ServingError) -> None:
+    """Set the status of a failed call (no exception unwinding through gRPC)."""
+    context.set_code(error.code.grpc_code)
+    context.set_details(str(error))
+
+
+def predict(
+    manager: ModelManager, request: predict_pb2.PredictRequest
+) -> predict_pb2.PredictResponse:
+    """Run one Predict in OVMS's order of checks."""
+    spec = request.model_spec
+    servable = manager.resolve(spec.name, _version(spec))
+    inputs = request.inputs
+    sequence_request, special_count = None, 0
+    if servable.stateful:
+        sequence_request, special_count = sequence_request_from_protos(inputs)
+    check_input_names(servable.inputs, inputs, special_count)
+    arrays: dict[str, np.ndarray] = {}
+    for name, input_spec in servable.inputs.items():
+        proto = inputs[name]
+        array = fast_array(input_spec, proto)
+        arrays[name] = array if array is not None else array_from_proto(input_spec, proto)
+    response = predict_pb2.PredictResponse()
+    if sequence_request is None:
+        outputs = servable.infer(arrays)
+    else:
+        outputs, sequence_id = servable.infer_in_sequence(arrays, sequence_request)
+        fill_sequence_id(response, sequence_id)
+    response_outputs = response.outputs
+    for name, array in outputs.items():
+        fill_proto(response_outputs[name], array)
+    return response
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata over the model manager."""
+
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        """TFS Predict."""
+        try:
+            return predict(self.manager, request)
+        except ServingError as error:
+            _fail(context, error)
+        except Exception:
+            log.exception("Unexpected error in Predict")
+            _fail(context, ServingError(Code.INTERNAL_ERROR))
+        return predict_pb2.PredictResponse()
+
+    def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        """TFS GetModelMetadata: the signature without the special inputs."""
+        try:
+            servable = self.manager.resolve(request.model_spec.name, _version(request.model_spec))
+            return metadata_response(servable)
+        except ServingError as error:
+            _fail(context, error)
+        return get_model_metadata_pb2.GetModelMetadataResponse()
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus over the model manager."""
+
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        """TFS GetModelStatus."""
+        try:
+            return status_response(
+                self.manager, request.model_spec.name, _version(request.model_spec)
+            )
+        except ServingError as error:
+            _fail(context, error)
+        return get_model_status_pb2.GetModelStatusResponse()
+
+
+def start_grpc_server(
+    manager: ModelManager, addresses: list[str], port: int, threads: int
+) -> grpc.Server:
+    """Start a gRPC server on every address; raises OSError if a bind fails."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+    for address in addresses:
+        host = f"[{address}]" if ":" in address else address
+        if server.add_insecure_port(f"{host}:{port}") == 0:
+            raise OSError(f"Could not bind gRPC to {address}:{port}")
+    server.start()
+    return server

@@ -1,0 +1,127 @@
+"""A small client for stateful models over the TF Serving gRPC API (tensorflow-serving-api).
+
+`predict_request` builds the raw PredictRequest the notebook shows first; `StatefulSequence`
+wraps START / NO_CONTROL / END, and as a context manager always ends the sequence.
+Data tensors go in `tensor_content`, which real OVMS 2026.2 requires as well.
+"""
+
+from types import TracebackType
+
+import grpc
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
+
+SEQUENCE_START = 1
+SEQUENCE_END = 2
+NO_CONTROL = 0
+
+
+def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """A TensorProto with dtype, shape and the data in tensor_content."""
+    array = np.ascontiguousarray(array)
+    dtype = BY_NUMPY[array.dtype].tf_dtype
+    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_content=array.tobytes())
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    return proto
+
+
+def special_proto(value: int, field: str) -> tensor_pb2.TensorProto:
+    """`sequence_id` (uint64_val) or `sequence_control_input` (uint32_val), shape [1]."""
+    dtype = types_pb2.DT_UINT64 if field == "uint64_val" else types_pb2.DT_UINT32
+    proto = tensor_pb2.TensorProto(dtype=dtype)
+    proto.tensor_shape.dim.add(size=1)
+    getattr(proto, field).append(value)
+    return proto
+
+
+def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Decode a response tensor (tensor_content, float_val or uint64_val)."""
+    shape = [d.size for d in proto.tensor_shape.dim]
+    element = BY_TF_DTYPE[proto.dtype]
+    if proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, dtype=element.numpy).reshape(shape).copy()
+    values = getattr(proto, element.value_field)
+    return np.array(values, dtype=element.numpy).reshape(shape)
+
+
+def predict_request(
+    model_name: str,
+    inputs: dict[str, np.ndarray],
+    sequence_id: int | None = None,
+    control: int | None = None,
+) -> predict_pb2.PredictRequest:
+    """A PredictRequest with data inputs and, if given, the two special inputs."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    for name, array in inputs.items():
+        request.inputs[name].CopyFrom(tensor_proto(array))
+    if sequence_id is not None:
+        request.inputs["sequence_id"].CopyFrom(special_proto(sequence_id, "uint64_val"))
+    if control is not None:
+        request.inputs["sequence_control_input"].CopyFrom(special_proto(control, "uint32_val"))
+    return request
+
+
+class StatefulSequence:
+    """One sequence on a stateful model: start(), step()..., end(); `with` always ends it."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        model_name: str,
+        output_name: str,
+        sequence_id: int = 0,
+        timeout: float = 10.0,
+    ) -> None:
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        self.model_name = model_name
+        self.output_name = output_name
+        self.sequence_id = sequence_id
+        self.timeout = timeout
+        self.active = False
+        self._last_inputs: dict[str, np.ndarray] | None = None
+
+    def _send(self, inputs: dict[str, np.ndarray], control: int | None) -> np.ndarray:
+        """Send one request of this sequence and return the named output."""
+        request = predict_request(self.model_name, inputs, self.sequence_id or None, control)
+        response = self.stub.Predict(request, self.timeout)
+        self.sequence_id = int(response.outputs["sequence_id"].uint64_val[0])
+        self._last_inputs = inputs
+        return to_ndarray(response.outputs[self.output_name])
+
+    def start(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """First request (SEQUENCE_START); a server-generated id is kept if none was given."""
+        output = self._send(inputs, SEQUENCE_START)
+        self.active = True
+        return output
+
+    def step(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """A middle request (no control input)."""
+        return self._send(inputs, None)
+
+    def end(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Last request (SEQUENCE_END); the server then forgets the sequence."""
+        self.active = False
+        return self._send(inputs, SEQUENCE_END)
+
+    def __enter__(self) -> "StatefulSequence":
+        """Use as a context manager."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End a sequence left open by repeating its last input (that output is discarded)."""
+        if self.active and self._last_inputs is not None:
+            try:
+                self.end(self._last_inputs)
+            except grpc.RpcError:
+                if exc is None:
+                    raise

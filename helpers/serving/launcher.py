@@ -1,0 +1,356 @@
+"""Start and stop a model server from a notebook: the local `helpers.model_server`, or real OVMS.
+
+The launcher writes a model repository (`<repo>/<name>/<version>/model.xml`, plus config.json if
+asked), starts the server on free loopback ports with its log in a file, waits until
+GetModelStatus reports AVAILABLE, and stops it on request or when the Python process exits.
+A local server also stops by itself when this process dies without running its exit handlers
+(e.g. a SIGKILLed kernel): the launcher passes its pid, and the server watches it.
+It does not import TensorFlow: the status call is a raw gRPC call with a hand-encoded message.
+"""
+
+import atexit
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import openvino as ov
+
+from helpers.paths import REPO_ROOT
+
+OVMS_IMAGE = "openvino/model_server:2026.2"
+LOOPBACK = "127.0.0.1"
+AVAILABLE = 30
+_STATUS_METHOD = "/tensorflow.serving.ModelService/GetModelStatus"
+_RUNNING: "weakref.WeakSet[ServerHandle]" = weakref.WeakSet()
+# plugin_config for exact float32 maths: CPUs with native bfloat16 (or ARM's f16) default lower.
+EXACT_F32: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32"}
+# Read by the server's process.parent_watch (not imported here: it would pull in the server).
+PARENT_PID_VARIABLE = "HELPERS_MODEL_SERVER_PARENT_PID"
+# SIGTERM lets the server finish in-flight requests (its SHUTDOWN_GRACE_SECONDS, 5 s); SIGKILL
+# comes only after this longer wait.
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+def free_port() -> int:
+    """A TCP port that is free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def write_model_repository(
+    model: ov.Model | str | Path, repository: str | Path, name: str, version: int = 1
+) -> Path:
+    """Save an ov.Model (or copy an IR .xml/.bin pair) to `<repository>/<name>/<version>/`."""
+    version_dir = Path(repository) / name / str(version)
+    version_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, ov.Model):
+        ov.save_model(model, version_dir / "model.xml", compress_to_fp16=False)
+    else:
+        xml = Path(model)
+        shutil.copyfile(xml, version_dir / "model.xml")
+        shutil.copyfile(xml.with_suffix(".bin"), version_dir / "model.bin")
+    return version_dir.parent
+
+
+def write_config(repository: str | Path, models: Sequence[dict[str, object]]) -> Path:
+    """Write `<repository>/config.json` with one `{"config": ...}` entry per dict."""
+    path = Path(repository) / "config.json"
+    document = {"model_config_list": [{"config": dict(entry)} for entry in models]}
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+def _status_request(name: str) -> bytes:
+    """GetModelStatusRequest{model_spec{name}} in protobuf wire format."""
+    encoded = name.encode()
+    spec = b"\x0a" + _varint(len(encoded)) + encoded
+    return b"\x0a" + _varint(len(spec)) + spec
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf base-128 varint."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """Decode a varint at `pos`; return (value, next position)."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """Top-level (field number, value) pairs of a message (varint and length-delimited only)."""
+    pos, out = 0, []
+    while pos < len(data):
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(data, pos)
+            out.append((number, value))
+        elif wire == 2:
+            size, pos = _read_varint(data, pos)
+            out.append((number, data[pos : pos + size]))
+            pos += size
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    return out
+
+
+def version_states(response: bytes) -> dict[int, int]:
+    """Map version -> state number from a serialized GetModelStatusResponse."""
+    states: dict[int, int] = {}
+    for number, status in _fields(response):
+        if number == 1 and isinstance(status, bytes):
+            values = dict(_fields(status))
+            states[int(values.get(1, 0))] = int(values.get(2, 0))  # type: ignore[arg-type]
+    return states
+
+
+def model_is_available(address: str, name: str, timeout: float = 1.0) -> bool:
+    """True when GetModelStatus reports at least one AVAILABLE version."""
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(_STATUS_METHOD)
+        try:
+            response = call(_status_request(name), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return AVAILABLE in version_states(response).values()
+
+
+@dataclass(eq=False)
+class ServerHandle:
+    """A started server: where it listens, where it logs, and how to stop it."""
+
+    model_names: list[str]
+    grpc_port: int
+    rest_port: int
+    log_path: Path
+    process: subprocess.Popen | None = None
+    container: str | None = None
+    _log_file: object = field(default=None, repr=False)
+
+    @property
+    def grpc_address(self) -> str:
+        """`host:port` for grpc.insecure_channel."""
+        return f"{LOOPBACK}:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        """Base URL of the REST API."""
+        return f"http://{LOOPBACK}:{self.rest_port}"
+
+    def is_running(self) -> bool:
+        """True while the server process (or container start command) has not exited."""
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        """Everything the server has logged so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after `timeout`); safe to call twice."""
+        if self.container:
+            subprocess.run(["docker", "stop", self.container], capture_output=True, check=False)
+            self.container = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log_file is not None:
+            self._log_file.close()  # type: ignore[attr-defined]
+            self._log_file = None
+        _RUNNING.discard(self)
+
+    def __enter__(self) -> "ServerHandle":
+        """Use as a context manager that stops the server on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server."""
+        self.stop()
+
+
+def local_server_command(grpc_port: int, rest_port: int, server_args: Sequence[str]) -> list[str]:
+    """The command line that runs `helpers.model_server` with this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "helpers.model_server",
+        "--port",
+        str(grpc_port),
+        "--rest_port",
+        str(rest_port),
+        *server_args,
+    ]
+
+
+def docker_command(
+    repository: str | Path,
+    grpc_port: int,
+    rest_port: int,
+    server_args: Sequence[str],
+    image: str = OVMS_IMAGE,
+) -> list[str]:
+    """`docker run` for real OVMS: the repository mounted read-only at /models, ports on loopback.
+
+    Paths in `server_args` must already be container paths (`/models/...`).
+    """
+    return [
+        "docker",
+        "run",
+        "--rm",
+        "-d",
+        "-u",
+        f"{os.getuid()}:{os.getgid()}",
+        "-v",
+        f"{Path(repository).resolve()}:/models:ro",
+        "-p",
+        f"{LOOPBACK}:{grpc_port}:9000",
+        "-p",
+        f"{LOOPBACK}:{rest_port}:8000",
+        image,
+        "--port",
+        "9000",
+        "--rest_port",
+        "8000",
+        *server_args,
+    ]
+
+
+def model_server_args(
+    repository: str | Path,
+    model_name: str | None = None,
+    stateful: bool = False,
+    config: bool = False,
+    root: str | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """Flags for one model (`--model_name/--model_path`) or for `<repository>/config.json`."""
+    base = root if root is not None else str(Path(repository).resolve())
+    if config:
+        return ["--config_path", f"{base}/config.json", *extra]
+    if model_name is None:
+        raise ValueError("model_name is required without config")
+    args = ["--model_name", model_name, "--model_path", f"{base}/{model_name}"]
+    return [*args, *(["--stateful"] if stateful else []), *extra]
+
+
+def unused_log_path(folder: Path, grpc_port: int) -> Path:
+    """`server-<port>.log` in `folder`, numbered `-2`, `-3`... when a server there used that name.
+
+    A restart on the same port then keeps the log of the server it replaces.
+    """
+    path, number = folder / f"server-{grpc_port}.log", 1
+    while path.exists():
+        number += 1
+        path = folder / f"server-{grpc_port}-{number}.log"
+    return path
+
+
+def start_server(
+    repository: str | Path,
+    model_names: Sequence[str],
+    server_args: Sequence[str],
+    log_path: str | Path | None = None,
+    use_docker: bool = False,
+    wait_seconds: float = 60.0,
+    grpc_port: int | None = None,
+    rest_port: int | None = None,
+) -> ServerHandle:
+    """Start a server and wait until every model is AVAILABLE; ports not given are free ones."""
+    grpc_port = free_port() if grpc_port is None else grpc_port
+    if rest_port is None:
+        rest_port = free_port()
+        while rest_port == grpc_port:
+            rest_port = free_port()
+    # One log per server, so two servers over one repository never truncate each other's log.
+    log = Path(log_path) if log_path else unused_log_path(Path(repository), grpc_port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log.open("w", encoding="utf-8")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    env[PARENT_PID_VARIABLE] = str(os.getpid())
+    if use_docker:
+        command = docker_command(repository, grpc_port, rest_port, server_args)
+    else:
+        command = local_server_command(grpc_port, rest_port, server_args)
+    process = subprocess.Popen(
+        command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+    )
+    handle = ServerHandle(list(model_names), grpc_port, rest_port, log, process)
+    handle._log_file = log_file
+    _RUNNING.add(handle)
+    if use_docker:
+        if process.wait() != 0:  # e.g. no Docker engine: fail now, not after wait_seconds
+            handle.stop()
+            raise RuntimeError(f"docker run failed:\n{handle.log_text()[-2000:]}")
+        handle.container = log.read_text(encoding="utf-8").strip().splitlines()[-1][:64] or None
+        handle.process = None
+    try:
+        _wait_until_available(handle, wait_seconds)
+    except Exception:
+        handle.stop()
+        raise
+    return handle
+
+
+def serve_model(
+    model: ov.Model | str | Path,
+    name: str,
+    repository: str | Path,
+    stateful: bool = True,
+    extra_args: Sequence[str] = (),
+    use_docker: bool = False,
+) -> ServerHandle:
+    """Write `model` as version 1 of `name` and serve it (one model, CLI flags like OVMS)."""
+    write_model_repository(model, repository, name)
+    root = "/models" if use_docker else None
+    args = model_server_args(repository, name, stateful, root=root, extra=extra_args)
+    return start_server(repository, [name], args, use_docker=use_docker)
+
+
+def _wait_until_available(handle: ServerHandle, wait_seconds: float) -> None:
+    """Poll GetModelStatus until every model is AVAILABLE, the process dies, or time runs out."""
+    deadline = time.monotonic() + wait_seconds
+    pending = list(handle.model_names)
+    while pending:
+        if handle.process is not None and handle.process.poll() is not None:
+            raise RuntimeError(f"model server exited early:\n{handle.log_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"models not AVAILABLE in time:\n{handle.log_text()[-2000:]}")
+        if model_is_available(handle.grpc_address, pending[0], timeout=0.5):
+            pending.pop(0)
+        else:
+            time.sleep(0.05)
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop every server this process started and did not stop."""
+    for handle in list(_RUNNING):
+        handle.stop()
