@@ -29,6 +29,7 @@ LINTED := $(wildcard helpers tests notebooks benchmarks tools)
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 ## notebooks: re-execute every notebook in place; the only way committed outputs are made
 notebooks: $(STAMP)

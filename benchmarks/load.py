@@ -23,8 +23,9 @@ from helpers.models.recurrent import (
     random_lstm_weights,
 )
 from helpers.models.summator import build_summator
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
 from helpers.serving.client import SEQUENCE_END, SEQUENCE_START, predict_request, to_ndarray
+from helpers.serving.repository import write_config, write_model_repository
 
 MAX_SAMPLES = 10  # descriptions kept per kind of failure
 LIMIT_REACHED = ("UNAVAILABLE", "Max sequence number has been reached")
@@ -36,14 +37,14 @@ def write_load_repository(root: Path, limit: int = 500) -> list[str]:
 
     Idle cleanup is off for both, so a slow client thread never loses a sequence to the cleaner.
     """
-    launcher.write_model_repository(build_summator(), root, "sum")
-    launcher.write_model_repository(build_stateful_lstm_cell(LOAD_LSTM_WEIGHTS), root, "lstm")
+    write_model_repository(build_summator(), root, "sum")
+    write_model_repository(build_stateful_lstm_cell(LOAD_LSTM_WEIGHTS), root, "lstm")
     common = {"stateful": True, "max_sequence_number": limit, "idle_sequence_cleanup": False}
     models = [
         {"name": "sum", **common},
         {"name": "lstm", **common, "plugin_config": launcher.EXACT_F32},
     ]
-    launcher.write_config(root, models)
+    write_config(root, models)
     return ["sum", "lstm"]
 
 

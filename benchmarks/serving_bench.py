@@ -31,7 +31,8 @@ from helpers.model_server.protocol.protos import (  # noqa: E402
 from helpers.models.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
 from helpers.models.summator import build_summator  # noqa: E402
 from helpers.paths import REPO_ROOT  # noqa: E402
-from helpers.serving import launcher as launcher  # noqa: E402
+from helpers.serving import launcher  # noqa: E402
+from helpers.serving.repository import write_model_repository  # noqa: E402
 from helpers.timing.step_times import time_calls  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results.md"
@@ -141,7 +142,7 @@ def idle_gap_median(step: Callable[[], None], gap: float, steps: int) -> float:
 
 def bench_summator(repo: Path, steps: int, rounds: int) -> list[tuple[str, str, str]]:
     """Start-up, RSS and single-step latency with the summator."""
-    launcher.write_model_repository(build_summator(), repo, "summator")
+    write_model_repository(build_summator(), repo, "summator")
     args = launcher.model_server_args(repo, "summator", stateful=True)
     start = time.perf_counter()
     server = launcher.start_server(repo, ["summator"], args)
@@ -203,7 +204,7 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[tu
     model = build_stateful_lstm_cell(random_lstm_weights(1024, 1024))
     x = np.random.default_rng(0).standard_normal((1, 1024)).astype(np.float32) * 0.1
     local_step = in_process_step(model, x)
-    launcher.write_model_repository(model, repo, "lstm")
+    write_model_repository(model, repo, "lstm")
     server = launcher.start_server(
         repo, ["lstm"], launcher.model_server_args(repo, "lstm", stateful=True)
     )

@@ -36,7 +36,7 @@ from benchmarks.load import (  # noqa: E402
     write_load_repository,
 )
 from helpers.paths import REPO_ROOT  # noqa: E402
-from helpers.serving import launcher as launcher  # noqa: E402
+from helpers.serving import launcher  # noqa: E402
 
 OUT = REPO_ROOT / "build" / "soak"
 CLEANER_SECONDS = 1

@@ -9,9 +9,7 @@ It does not import TensorFlow: the status call is a raw gRPC call with a hand-en
 """
 
 import atexit
-import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import grpc
 import openvino as ov
 
 from helpers.paths import REPO_ROOT
+from helpers.serving.repository import write_model_repository
 
 OVMS_IMAGE = "openvino/model_server:2026.2"
 LOOPBACK = "127.0.0.1"
@@ -45,29 +44,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def write_model_repository(
-    model: ov.Model | str | Path, repository: str | Path, name: str, version: int = 1
-) -> Path:
-    """Save an ov.Model (or copy an IR .xml/.bin pair) to `<repository>/<name>/<version>/`."""
-    version_dir = Path(repository) / name / str(version)
-    version_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(model, ov.Model):
-        ov.save_model(model, version_dir / "model.xml", compress_to_fp16=False)
-    else:
-        xml = Path(model)
-        shutil.copyfile(xml, version_dir / "model.xml")
-        shutil.copyfile(xml.with_suffix(".bin"), version_dir / "model.bin")
-    return version_dir.parent
-
-
-def write_config(repository: str | Path, models: Sequence[dict[str, object]]) -> Path:
-    """Write `<repository>/config.json` with one `{"config": ...}` entry per dict."""
-    path = Path(repository) / "config.json"
-    document = {"model_config_list": [{"config": dict(entry)} for entry in models]}
-    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    return path
 
 
 def _status_request(name: str) -> bytes:

@@ -12,14 +12,15 @@ import pytest
 from srv_models import CLEANER_SECONDS, MAIN_MODELS, build_dummy, build_tensor_iterator_lstm
 
 from helpers.models.summator import build_summator
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
 
 
 def build_repository(root: Path) -> Path:
     """A repository with summator, dummy and a one-step TensorIterator LSTM, version 1 each."""
-    launcher.write_model_repository(build_summator(), root, "summator")
-    launcher.write_model_repository(build_dummy(), root, "dummy")
-    launcher.write_model_repository(build_tensor_iterator_lstm(steps=1), root, "ti_ll")
+    write_model_repository(build_summator(), root, "summator")
+    write_model_repository(build_dummy(), root, "dummy")
+    write_model_repository(build_tensor_iterator_lstm(steps=1), root, "ti_ll")
     return root
 
 
@@ -27,7 +28,7 @@ def build_repository(root: Path) -> Path:
 def main_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.ServerHandle]:
     """One server for most conformance tests: several models from one config.json."""
     root = build_repository(tmp_path_factory.mktemp("main_repo"))
-    launcher.write_config(root, MAIN_MODELS)
+    write_config(root, MAIN_MODELS)
     args = launcher.model_server_args(root, config=True)
     args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
     args += ["--file_system_poll_wait_seconds", "0", "--log_level", "DEBUG"]

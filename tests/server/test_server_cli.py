@@ -9,7 +9,8 @@ import pytest
 from helpers.model_server.config.cli import UsageError, parse_args
 from helpers.models.summator import build_summator
 from helpers.paths import REPO_ROOT
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_model_repository
 
 MODEL = ["--model_name", "m", "--model_path", "/tmp/m", "--port", "9000"]
 NEED_STATEFUL = (
@@ -121,7 +122,7 @@ def test_usage_error_exits_64_with_the_message_on_stderr():
 
 
 def test_auto_shape_on_a_stateful_model_stops_startup(tmp_path):
-    launcher.write_model_repository(build_summator(), tmp_path, "summator")
+    write_model_repository(build_summator(), tmp_path, "summator")
     args = launcher.model_server_args(
         tmp_path, "summator", stateful=True, extra=["--shape", "auto"]
     )

@@ -24,7 +24,8 @@ from helpers.model_server.process import parent_watch
 from helpers.model_server.server import SHUTDOWN_GRACE_SECONDS
 from helpers.models.summator import build_summator, make_variable
 from helpers.paths import REPO_ROOT
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
 
 MISSING = "Sequence with provided ID does not exist"
 LIMIT_REACHED = "Max sequence number has been reached. Could not create new sequence."
@@ -135,8 +136,8 @@ class SlowServer:
 
 def write_repository(root: Path) -> Path:
     """`slow` (nireq 1) and `vanish` (a summator with room for 40 clients plus one keeper)."""
-    launcher.write_model_repository(build_slow_summator(), root, "slow")
-    launcher.write_model_repository(build_summator(), root, "summator")
+    write_model_repository(build_slow_summator(), root, "slow")
+    write_model_repository(build_summator(), root, "summator")
     models = [
         # No idle cleanup on `slow`: under load the calibration alone can outlast two scans.
         {"name": "slow", "stateful": True, "nireq": 1, "idle_sequence_cleanup": False},
@@ -147,7 +148,7 @@ def write_repository(root: Path) -> Path:
             "max_sequence_number": VANISHED + 1,
         },
     ]
-    launcher.write_config(root, models)
+    write_config(root, models)
     return root
 
 
@@ -463,11 +464,11 @@ def test_a_request_cancelled_while_its_sequence_is_busy_is_still_applied_once(
 LAUNCHING_PARENT = """
 import sys, time
 from pathlib import Path
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
 from helpers.models.summator import build_summator
 
 root, report = Path(sys.argv[1]), Path(sys.argv[2])
-launcher.write_model_repository(build_summator(), root, "summator")
+write_model_repository(build_summator(), root, "summator")
 args = launcher.model_server_args(root, "summator", stateful=True)
 handle = launcher.start_server(root, ["summator"], args, log_path=root / "server.log")
 report.with_suffix(".tmp").write_text(str(handle.process.pid))

@@ -28,7 +28,8 @@ from srv_models import build_dummy
 from srv_tfs import predict_pb2, prediction_service_pb2_grpc, tensor_pb2
 
 from helpers.models.summator import build_summator
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
 
 SOAK = "FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -148,10 +149,10 @@ def assert_clear_grpc_error(code: grpc.StatusCode, details: str) -> None:
 
 def build_repository(root: Path) -> Path:
     """summator (served under two names), dummy and the dynamic-shape model."""
-    launcher.write_model_repository(build_summator(), root, "summator")
-    launcher.write_model_repository(build_dummy(), root, fz.DUMMY_MODEL)
-    launcher.write_model_repository(fz.build_dynamic_model(), root, fz.DYNAMIC_MODEL)
-    launcher.write_config(
+    write_model_repository(build_summator(), root, "summator")
+    write_model_repository(build_dummy(), root, fz.DUMMY_MODEL)
+    write_model_repository(fz.build_dynamic_model(), root, fz.DYNAMIC_MODEL)
+    write_config(
         root,
         [
             {

@@ -12,8 +12,9 @@ import pytest
 from srv_tfs import END, START, get_model_status_pb2, make_ndarray, make_tensor_proto, predict_pb2
 
 from helpers.models.summator import build_summator
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
 from helpers.serving.client import StatefulSequence, predict_request, to_ndarray
+from helpers.serving.repository import write_config, write_model_repository
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_docker_command_for_real_ovms(tmp_path):
 
 
 def test_write_config_layout(tmp_path):
-    path = launcher.write_config(tmp_path, [{"name": "a", "stateful": True}])
+    path = write_config(tmp_path, [{"name": "a", "stateful": True}])
     assert path.read_text().count('"config"') == 1 and path.name == "config.json"
 
 
@@ -155,7 +156,7 @@ def test_start_server_on_given_ports(tmp_path):
     grpc_port, rest_port = launcher.free_port(), launcher.free_port()
     while rest_port == grpc_port:
         rest_port = launcher.free_port()
-    launcher.write_model_repository(build_summator(), tmp_path, "summator")
+    write_model_repository(build_summator(), tmp_path, "summator")
     args = launcher.model_server_args(tmp_path, "summator", stateful=True)
     handle = launcher.start_server(
         tmp_path, ["summator"], args, grpc_port=grpc_port, rest_port=rest_port
@@ -171,7 +172,7 @@ def test_start_server_on_given_ports(tmp_path):
 
 
 def test_a_restart_on_the_same_port_keeps_the_old_log(tmp_path):
-    launcher.write_model_repository(build_summator(), tmp_path, "summator")
+    write_model_repository(build_summator(), tmp_path, "summator")
     args = launcher.model_server_args(tmp_path, "summator", stateful=True)
     grpc_port = launcher.free_port()
     for _ in range(2):

@@ -20,7 +20,7 @@ from benchmarks.load import (
     summator_load_model,
     write_load_repository,
 )
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
 
 LIMIT = 500
 CLEANER_SECONDS = 1  # the cleaner's timer also returns freed heap memory to the OS

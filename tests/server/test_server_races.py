@@ -22,7 +22,8 @@ from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.models.summator import build_summator
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
 
 NO_CONTROL = Control.NO_CONTROL
 MISSING = (grpc.StatusCode.NOT_FOUND, "Sequence with provided ID does not exist")
@@ -180,12 +181,12 @@ def test_32_threads_mixing_scans_and_sequences_end_with_no_sequences():
 def race_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """A server whose config.json the reload test rewrites (polled every second)."""
     root = tmp_path_factory.mktemp("race_repo")
-    launcher.write_model_repository(build_summator(), root, "summator")
+    write_model_repository(build_summator(), root, "summator")
     models = [
         {"name": "summator", "stateful": True, "idle_sequence_cleanup": False},
         {"name": "reloaded", "base_path": "summator", "stateful": True, "nireq": 1},
     ]
-    launcher.write_config(root, models)
+    write_config(root, models)
     args = launcher.model_server_args(root, config=True)
     args += ["--file_system_poll_wait_seconds", "1"]
     handle = launcher.start_server(root, ["summator", "reloaded"], args)
@@ -296,14 +297,14 @@ def test_reload_under_load_drops_sequences_cleanly(race_server):
     wait_for(lambda: counts["ok"] > 300)
     before = handle.log_text().count("is AVAILABLE")
     changed = [dict(m, nireq=2) if m["name"] == "reloaded" else m for m in models]
-    launcher.write_config(Path(root), changed)
+    write_config(Path(root), changed)
     wait_for(lambda: handle.log_text().count("is AVAILABLE") > before)
     ok_at_reload = counts["ok"]
     wait_for(lambda: counts["ok"] > ok_at_reload + 300)
     stop.set()
     for thread in threads:
         thread.join(30)
-    launcher.write_config(Path(root), models)
+    write_config(Path(root), models)
     missing = f"NOT_FOUND: {MISSING[1]}"
     assert counts["WRONG"] == 0
     assert set(counts) <= {"ok", missing}, counts

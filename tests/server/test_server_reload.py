@@ -9,7 +9,8 @@ import pytest
 from srv_tfs import END, START, output, predict, predict_error, request, x
 
 from helpers.models.summator import build_summator
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
 
 POLL_SECONDS = 1
 
@@ -17,8 +18,8 @@ POLL_SECONDS = 1
 @pytest.fixture(scope="module")
 def reload_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("reload_repo")
-    launcher.write_model_repository(build_summator(), root, "summator")
-    launcher.write_config(root, [{"name": "summator", "stateful": True}])
+    write_model_repository(build_summator(), root, "summator")
+    write_config(root, [{"name": "summator", "stateful": True}])
     args = launcher.model_server_args(root, config=True)
     args += ["--file_system_poll_wait_seconds", str(POLL_SECONDS)]
     handle = launcher.start_server(root, ["summator"], args)
@@ -60,13 +61,11 @@ def test_reload_flow(reload_server):
         assert output(predict(chan, request("summator", x(4.0), 11, START)))[0, 0] == 4.0
 
         # A config change (max_sequence_number) reloads the version and drops its sequences.
-        launcher.write_config(
-            root, [{"name": "summator", "stateful": True, "max_sequence_number": 7}]
-        )
+        write_config(root, [{"name": "summator", "stateful": True, "max_sequence_number": 7}])
         wait_for(lambda: is_missing(chan, 11))
 
         # Flipping `stateful` is refused: the model keeps serving as stateful.
-        launcher.write_config(root, [{"name": "summator", "stateful": False}])
+        write_config(root, [{"name": "summator", "stateful": False}])
         wait_for(lambda: "Model type cannot be changed after it is loaded" in handle.log_text())
         predict(chan, request("summator", x(2.0), 12, START))
         assert output(predict(chan, request("summator", x(3.0), 12, END)))[0, 0] == 5.0

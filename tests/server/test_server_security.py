@@ -43,7 +43,8 @@ from helpers.model_server.rest_api.http import DRAIN_SECONDS, MAX_CONNECTIONS
 from helpers.model_server.rest_api.service import RestHandler, start_rest_server
 from helpers.models.summator import build_summator, make_variable
 from helpers.paths import REPO_ROOT
-from helpers.serving import launcher as launcher
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
 
 NOT_FOUND = "Model with requested name is not found"
 SERVED = ["summator", "link_in", "alias", "absolute"]
@@ -61,21 +62,21 @@ def _symlink(link: Path, target: Path | str) -> None:
 def build_layout(tmp: Path) -> tuple[Path, Path]:
     """A repository with symlinks in and out, and a canary model outside it: (repo, outside)."""
     repo, outside = tmp / "repo", tmp / "outside"
-    launcher.write_model_repository(build_summator(CANARY_START), outside, "canary")
-    launcher.write_model_repository(build_summator(), outside, "absolute")
-    launcher.write_model_repository(build_summator(), repo, "summator")
-    launcher.write_model_repository(build_summator(), repo, "link_in")
+    write_model_repository(build_summator(CANARY_START), outside, "canary")
+    write_model_repository(build_summator(), outside, "absolute")
+    write_model_repository(build_summator(), repo, "summator")
+    write_model_repository(build_summator(), repo, "link_in")
     _symlink(repo / "link_in" / "2", "1")  # a version folder linked inside its base path
     _symlink(repo / "alias", "summator")  # the base path itself is a link
     canary = outside / "canary" / "1"
     _symlink(repo / "linked_out" / "1", canary)
     _symlink(repo / "file_link_out" / "1" / "model.xml", canary / "model.xml")
     _symlink(repo / "file_link_out" / "1" / "model.bin", canary / "model.bin")
-    launcher.write_model_repository(build_summator(), repo, "bin_link_out")
+    write_model_repository(build_summator(), repo, "bin_link_out")
     (repo / "bin_link_out" / "1" / "model.bin").unlink()
     _symlink(repo / "bin_link_out" / "1" / "model.bin", canary / "model.bin")
     stateful = {"stateful": True, "idle_sequence_cleanup": False}
-    launcher.write_config(
+    write_config(
         repo,
         [
             {"name": "summator", **stateful},
@@ -487,7 +488,7 @@ def rest_step(
 
 
 def test_sigterm_drains_rest_requests_in_flight(tmp_path: Path) -> None:
-    launcher.write_model_repository(build_slow_summator(), tmp_path, "slow")
+    write_model_repository(build_slow_summator(), tmp_path, "slow")
     args = launcher.model_server_args(tmp_path, "slow", stateful=True)
     handle = launcher.start_server(
         tmp_path, ["slow"], [*args, "--file_system_poll_wait_seconds", "0"]
