@@ -16,12 +16,8 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from helpers.models.recurrent import (
-    RnnWeights,
-    build_stateful_lstm_cell,
-    lstm_reference,
-    random_lstm_weights,
-)
+from helpers.models.recurrent import RnnWeights, build_stateful_lstm_cell, random_lstm_weights
+from helpers.models.recurrent_reference import lstm_reference
 from helpers.models.summator import build_summator
 from helpers.serving import launcher
 from helpers.serving.client import SEQUENCE_END, SEQUENCE_START, predict_request, to_ndarray

@@ -1,4 +1,8 @@
-"""Where the package's own files live, independent of the current directory."""
+"""Where the package's own files live, independent of the current directory.
+
+No notebook imports it: `helpers.models.summator`, `helpers.serving.launcher`, the benchmarks
+and the tests do.
+"""
 
 from pathlib import Path
 

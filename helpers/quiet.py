@@ -1,4 +1,7 @@
-"""Keep native (C++) log lines that libraries write straight to file descriptor 2 out of cells."""
+"""Keep native (C++) log lines that libraries write straight to file descriptor 2 out of cells.
+
+Used in notebooks 05 and 06 around TensorFlow imports, and by `helpers.models.keras_forecaster`.
+"""
 
 import os
 from collections.abc import Iterator

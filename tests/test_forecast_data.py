@@ -1,4 +1,4 @@
-"""Synthetic sensor signals are seeded and shaped; the error measures match direct numpy sums."""
+"""Synthetic signals are seeded and shaped; the error measures match direct numpy sums."""
 
 import numpy as np
 
@@ -8,8 +8,17 @@ from helpers.models.forecast_data import (
     last_value_mse,
     one_step_mse,
     sensor_signals,
+    sine_mixture,
     training_windows,
 )
+
+
+def test_sine_mixture_is_seeded_and_shaped():
+    signals = sine_mixture(5, 40, seed=3)
+    assert signals.shape == (5, 40, 1) and signals.dtype == np.float32
+    assert np.array_equal(signals, sine_mixture(5, 40, seed=3))
+    assert not np.array_equal(signals, sine_mixture(5, 40, seed=4))
+    assert np.abs(signals).max() <= 1.5 + 1e-6
 
 
 def test_sensor_signals_are_seeded_shaped_and_bounded():

@@ -1,25 +1,21 @@
-"""The recurrent builders match the NumPy references; the helpers describe the graphs."""
+"""The recurrent builders match the NumPy references of `helpers.models.recurrent_reference`."""
 
 import numpy as np
 import openvino as ov
-import openvino.opset13 as ops
 import pytest
 from openvino import passes
+from ov_passes import run_passes
 
+from helpers.graph.inspection import find_op, low_latency2_state_names, op_type_counts
 from helpers.models.recurrent import (
     build_gru_sequence,
     build_lstm_sequence,
     build_lstm_step_model,
     build_lstm_tensor_iterator,
-    find_op,
-    graph_listing,
-    gru_reference,
-    low_latency2_state_names,
-    lstm_reference,
-    op_type_counts,
     random_gru_weights,
     random_lstm_weights,
 )
+from helpers.models.recurrent_reference import gru_reference, lstm_reference
 
 INPUT, HIDDEN, T = 3, 8, 6
 
@@ -36,14 +32,6 @@ def sequence():
 
 def _state(seed: int, shape: tuple[int, ...] = (1, HIDDEN)) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, size=shape).astype(np.float32)
-
-
-def _run_passes(model: ov.Model, *transformations: passes.ModelPass) -> ov.Model:
-    manager = passes.Manager()
-    for transformation in transformations:
-        manager.register_pass(transformation)
-    manager.run_passes(model)
-    return model
 
 
 def test_random_weights_have_openvino_layout_and_are_seeded():
@@ -82,7 +70,7 @@ def test_step_model_names_and_the_shared_tensor_without_a_head(weights):
 
 
 def test_make_stateful_forms_and_variable_names(core, weights, sequence):
-    by_names = _run_passes(
+    by_names = run_passes(
         build_lstm_step_model(weights, _state(3, (2, HIDDEN))),
         passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}),
     )
@@ -93,11 +81,11 @@ def test_make_stateful_forms_and_variable_names(core, weights, sequence):
 
     shared = build_lstm_step_model(weights)
     with pytest.raises(RuntimeError, match="tensor name h_out is not associated"):
-        _run_passes(shared.clone(), passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}))
+        run_passes(shared.clone(), passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}))
     params = {p.get_friendly_name(): p for p in shared.get_parameters()}
     results = {r.get_friendly_name(): r for r in shared.get_results()}
     pairs = [(params["h_in"], results["h_out"]), (params["c_in"], results["c_out"])]
-    _run_passes(shared, passes.MakeStateful(pairs))
+    run_passes(shared, passes.MakeStateful(pairs))
     request = core.compile_model(shared, "CPU").create_infer_request()
     streamed = np.array([request.infer({"x": x[None]})["y"][0] for x in sequence[0]])
     ref_h, _, _ = lstm_reference(sequence[0], weights, np.zeros(HIDDEN), np.zeros(HIDDEN))
@@ -149,7 +137,7 @@ def test_low_latency2_streaming_equals_the_full_sequence(core, weights, sequence
     expected = core.compile_model(full, "CPU")({"X": sequence, "H0": zeros, "C0": zeros})["Y"]
     streaming = full.clone()
     streaming.reshape({"X": [1, 1, INPUT]})
-    _run_passes(streaming, passes.LowLatency2())
+    run_passes(streaming, passes.LowLatency2())
     assert "TensorIterator" not in op_type_counts(streaming)
     request = core.compile_model(streaming, "CPU").create_infer_request()
     steps = [
@@ -158,60 +146,3 @@ def test_low_latency2_streaming_equals_the_full_sequence(core, weights, sequence
     ]
     assert np.allclose(np.concatenate(steps, axis=1), expected, atol=1e-6)
     assert sorted(s.name for s in request.query_state()) == sorted(low_latency2_state_names(full))
-
-
-def _accumulating_tensor_iterator(merged_first: bool) -> ov.Model:
-    """A TensorIterator summing x over time; `merged_first` sets the back edge before the slice."""
-    x_t = ops.parameter([1, 1], np.float32, name="x_t")
-    acc = ops.parameter([1, 1], np.float32, name="acc")
-    total = ops.add(acc, x_t)
-    body_total = ops.result(total)
-    body = ov.Model([body_total], [x_t, acc], "sum_body")
-    X = ops.parameter([1, 4], np.float32, name="X")
-    A0 = ops.parameter([1, 1], np.float32, name="A0")
-    ti = ops.tensor_iterator()
-    ti.set_body(body)
-    if merged_first:
-        ti.set_merged_input(acc, A0.output(0), body_total.output(0))
-        ti.set_sliced_input(x_t, X.output(0), 0, 1, 1, -1, 1)
-    else:
-        ti.set_sliced_input(x_t, X.output(0), 0, 1, 1, -1, 1)
-        ti.set_merged_input(acc, A0.output(0), body_total.output(0))
-    last = ti.get_iter_value(body_total.output(0), -1)
-    ti.set_friendly_name("running_sum")
-    return ov.Model([ops.result(last, name="total")], [X, A0], "running_sum")
-
-
-@pytest.mark.parametrize(("merged_first", "index"), [(True, 0), (False, 1)])
-def test_low_latency2_names_count_every_input_description(core, merged_first, index):
-    model = _accumulating_tensor_iterator(merged_first)
-    predicted = low_latency2_state_names(model)
-    assert predicted == [f"running_sum/acc/variable_{index}"]
-    _run_passes(model, passes.LowLatency2())
-    request = core.compile_model(model, "CPU").create_infer_request()
-    chunk = {"X": np.ones((1, 4), np.float32), "A0": np.zeros((1, 1), np.float32)}
-    assert request.infer(chunk)["total"][0, 0] == 4.0
-    assert request.infer(chunk)["total"][0, 0] == 8.0  # no reshape: the state spans chunks
-    assert [s.name for s in request.query_state()] == predicted
-
-
-def test_graph_listing_shows_state_ops_and_hides_constants_and_generated_names(weights):
-    stateful = _run_passes(
-        build_lstm_step_model(weights, _state(3, (2, HIDDEN))),
-        passes.MakeStateful({"h_in": "h_out", "c_in": "c_out"}),
-    )
-    lines = graph_listing(stateful).splitlines()
-    assert lines[0] == "Parameter x"
-    assert "ReadValue[h_inh_out]" in lines and "ReadValue[c_inc_out]" in lines
-    assert "Assign[h_inh_out]  <- LSTMCell lstm_cell:0" in lines
-    assert "MatMul  <- LSTMCell lstm_cell:0, constant" in lines
-    assert not any(line.startswith("Constant") for line in lines)
-    assert "Constant" in graph_listing(stateful, hide=frozenset())
-
-
-def test_op_type_counts_and_find_op(weights):
-    model = build_lstm_tensor_iterator(weights, T)
-    assert op_type_counts(model) == {"Parameter": 3, "TensorIterator": 1, "Result": 1}
-    assert find_op(model, "lstm_ti").get_type_name() == "TensorIterator"
-    with pytest.raises(KeyError):
-        find_op(model, "no_such_op")

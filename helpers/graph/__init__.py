@@ -1,0 +1,1 @@
+"""Looking at an ov.Model: a drawing of its graph and text listings of its ops."""

@@ -1,4 +1,7 @@
-"""Draw an ov.Model as a layered graph with matplotlib, highlighting ReadValue/Assign."""
+"""Draw an ov.Model as a layered graph with matplotlib, highlighting ReadValue/Assign.
+
+Taught in notebook 01, which draws the summator with it.
+"""
 
 from dataclasses import dataclass
 
@@ -8,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-STATE_OPS: frozenset[str] = frozenset({"ReadValue", "Assign"})
+from helpers.graph.inspection import STATE_OPS
+
 COLOURS: dict[str, str] = {
     "ReadValue": "#f4a261",
     "Assign": "#f4a261",

@@ -1,0 +1,1 @@
+"""The models the notebooks build: summator, recurrent builders and references, Keras forecaster."""

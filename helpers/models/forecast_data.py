@@ -1,12 +1,21 @@
-"""Seeded synthetic sensor signals for the streaming-forecast notebook, and the error measures.
+"""Seeded synthetic signals to train forecasters on, and the one-step error measures.
 
-A signal is an hourly reading with a daily cycle (period 24 samples) plus a second harmonic, a slow
-drift and noise. Forecasts are one step ahead: `forecast[t]` predicts `actual[t + 1]`.
+Used in notebook 04 (`sine_mixture` and the errors) and notebook 06 (sensors, windows, errors).
+A sensor signal is an hourly reading with a daily cycle (period 24 samples) plus a second harmonic,
+a slow drift and noise. Forecasts are one step ahead: `forecast[t]` predicts `actual[t + 1]`.
 """
 
 import numpy as np
 
 DAY = 24
+
+
+def sine_mixture(count: int, length: int, seed: int = 0, noise: float = 0.0) -> np.ndarray:
+    """Return `count` signals [count, length, 1]: a sum of two sines with random phase."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)[None, :] * 0.3 + rng.uniform(0.0, 2.0 * np.pi, size=(count, 1))
+    signal = np.sin(t) + 0.5 * np.sin(2.3 * t) + noise * rng.standard_normal(t.shape)
+    return signal.astype(np.float32)[..., None]
 
 
 def sensor_signals(count: int, length: int, seed: int = 0, noise: float = 0.05) -> np.ndarray:

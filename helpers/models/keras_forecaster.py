@@ -1,11 +1,12 @@
 """A small Keras LSTM forecaster trained on synthetic data, and its one-step twin for OpenVINO.
 
+Taught in notebook 04 (a model from a real framework); notebook 06 trains and serves one.
 Importing this module imports TensorFlow (about 3 s); its native log lines are kept out of cells.
 """
 
 import warnings
+from collections.abc import Callable
 
-import ipywidgets as widgets
 import numpy as np
 import openvino as ov
 
@@ -17,14 +18,6 @@ with native_stderr_silenced():
 STEP_OUTPUTS: tuple[str, str, str] = ("y", "h_out", "c_out")
 
 
-def sine_mixture(count: int, length: int, seed: int = 0, noise: float = 0.0) -> np.ndarray:
-    """Return `count` signals [count, length, 1]: a sum of two sines with random phase."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(length)[None, :] * 0.3 + rng.uniform(0.0, 2.0 * np.pi, size=(count, 1))
-    signal = np.sin(t) + 0.5 * np.sin(2.3 * t) + noise * rng.standard_normal(t.shape)
-    return signal.astype(np.float32)[..., None]
-
-
 def build_forecaster(hidden_size: int, seed: int = 0) -> keras.Model:
     """An LSTM(hidden_size) + Dense(1) next-value forecaster over sequences of any length."""
     keras.utils.set_random_seed(seed)
@@ -34,10 +27,32 @@ def build_forecaster(hidden_size: int, seed: int = 0) -> keras.Model:
     return keras.Model(inputs, outputs, name="forecaster")
 
 
-def train_forecaster(model: keras.Model, signals: np.ndarray, epochs: int = 15) -> list[float]:
-    """Fit `model` to predict each next sample of `signals`; return the loss per epoch."""
+EpochEnd = Callable[[int, dict[str, float] | None], None]
+
+
+def train_forecaster(
+    model: keras.Model,
+    signals: np.ndarray,
+    epochs: int = 15,
+    batch_size: int = 32,
+    on_epoch_end: EpochEnd | None = None,
+) -> list[float]:
+    """Fit `model` to predict each next sample of `signals` [N, T, 1]; return the loss per epoch.
+
+    `on_epoch_end(epoch, logs)` is called after each epoch with Keras' logs (the loss so far).
+    """
     model.compile(keras.optimizers.Adam(0.01), "mse")
-    history = model.fit(signals[:, :-1], signals[:, 1:], epochs=epochs, batch_size=32, verbose=0)
+    callbacks = (
+        [] if on_epoch_end is None else [keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)]
+    )
+    history = model.fit(
+        signals[:, :-1],
+        signals[:, 1:],
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=callbacks,
+    )
     return [float(v) for v in history.history["loss"]]
 
 
@@ -81,37 +96,6 @@ def name_step_outputs(ov_step: ov.Model, keras_step: keras.Model) -> ov.Model:
         output.get_tensor().set_names({name})
         output.get_node().set_friendly_name(name)
     return ov_step
-
-
-def train_with_progress(
-    model: keras.Model,
-    windows: np.ndarray,
-    epochs: int,
-    progress: widgets.IntProgress,
-    batch_size: int = 64,
-) -> list[float]:
-    """Fit `model` to predict each next sample of `windows` [N, T, 1], advancing `progress`.
-
-    The bar's maximum becomes `epochs`; after each epoch its value and description (the loss)
-    are updated, so a notebook shows one moving line instead of a log line per epoch.
-    """
-    progress.max, progress.value, progress.description = epochs, 0, "training"
-
-    def advance(epoch: int, logs: dict[str, float] | None) -> None:
-        progress.value = epoch + 1
-        progress.description = f"loss {(logs or {}).get('loss', float('nan')):.4f}"
-
-    model.compile(keras.optimizers.Adam(0.01), "mse")
-    callback = keras.callbacks.LambdaCallback(on_epoch_end=advance)
-    history = model.fit(
-        windows[:, :-1],
-        windows[:, 1:],
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=0,
-        callbacks=[callback],
-    )
-    return [float(v) for v in history.history["loss"]]
 
 
 def drop_inner_tensor_names(model: ov.Model) -> ov.Model:

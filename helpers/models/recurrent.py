@@ -1,5 +1,7 @@
-"""Builders for recurrent models (LSTM/GRU cells, TensorIterator, sequences) and numpy references.
+"""Builders for recurrent models in OpenVINO: LSTM/GRU cells, a TensorIterator, sequence ops.
 
+Taught in notebooks 03 (an LSTM step made stateful) and 04 (LowLatency2 on a TensorIterator);
+notebook 05 serves the TensorIterator. The NumPy references are in `recurrent_reference`.
 OpenVINO's gate orders: LSTM weights are stacked f, i, c, o ("fico"); GRU weights z, r, h ("zrh").
 Every builder uses static shapes and batch 1, as the notebooks stream one sample at a time.
 """
@@ -9,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
-from openvino.op.util import MergedInputDescription
 
 
 @dataclass(frozen=True)
@@ -57,42 +58,6 @@ def random_lstm_weights(input_size: int, hidden_size: int, seed: int = 0) -> Rnn
 def random_gru_weights(input_size: int, hidden_size: int, seed: int = 0) -> RnnWeights:
     """Random GRU weights (three gates, order z, r, h)."""
     return random_weights(input_size, hidden_size, 3, seed)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def lstm_reference(
-    xs: np.ndarray, weights: RnnWeights, h0: np.ndarray, c0: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run an LSTM over xs [T, I] in float64 numpy; return (hidden states [T, H], h_T, c_T)."""
-    W, R, B = (a.astype(np.float64) for a in (weights.W, weights.R, weights.B))
-    h, c = h0.reshape(-1).astype(np.float64), c0.reshape(-1).astype(np.float64)
-    hs = []
-    for x in xs.reshape(len(xs), -1):
-        f, i, g, o = np.split(W @ x + R @ h + B, 4)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
-        hs.append(h)
-    return np.array(hs), h, c
-
-
-def gru_reference(xs: np.ndarray, weights: RnnWeights, h0: np.ndarray) -> np.ndarray:
-    """Run a GRU (linear_before_reset=False) over xs [T, I] in float64; return states [T, H]."""
-    W, R, B = (a.astype(np.float64) for a in (weights.W, weights.R, weights.B))
-    Wz, Wr, Wh = np.split(W, 3)
-    Rz, Rr, Rh = np.split(R, 3)
-    bz, br, bh = np.split(B, 3)
-    h = h0.reshape(-1).astype(np.float64)
-    hs = []
-    for x in xs.reshape(len(xs), -1):
-        z = _sigmoid(Wz @ x + Rz @ h + bz)
-        r = _sigmoid(Wr @ x + Rr @ h + br)
-        candidate = np.tanh(Wh @ x + Rh @ (r * h) + bh)
-        h = (1.0 - z) * candidate + z * h
-        hs.append(h)
-    return np.array(hs)
 
 
 def _parameter(shape: list[int], name: str) -> ov.Node:
@@ -196,80 +161,3 @@ def build_gru_sequence(weights: RnnWeights, seq_len: int, name: str = "gru_seq")
     seq = ops.gru_sequence(X, H0, lengths, W, R, B, H, "forward", name=name)
     Y = ops.squeeze(seq.output(0), _axis(1))
     return ov.Model([ops.result(Y, name="Y")], [X, H0], name)
-
-
-def op_type_counts(model: ov.Model) -> dict[str, int]:
-    """Count the model's operations by type, in order of first appearance (Constants left out)."""
-    counts: dict[str, int] = {}
-    for op in model.get_ordered_ops():
-        kind = op.get_type_name()
-        if kind != "Constant":
-            counts[kind] = counts.get(kind, 0) + 1
-    return counts
-
-
-def find_op(model: ov.Model, friendly_name: str) -> ov.Node:
-    """Return the operation called `friendly_name` (KeyError if there is none)."""
-    for op in model.get_ordered_ops():
-        if op.get_friendly_name() == friendly_name:
-            return op
-    raise KeyError(friendly_name)
-
-
-STATE_OPS: frozenset[str] = frozenset({"ReadValue", "Assign"})
-
-
-def _label(op: ov.Node) -> str:
-    """`Type name`; state ops show their variable, and auto-generated names (`Add_12`) are left out.
-
-    Auto-generated names count nodes created in the process, so they would change between runs.
-    """
-    kind, name = op.get_type_name(), op.get_friendly_name()
-    generated = name.startswith(f"{kind}_") and name[len(kind) + 1 :].isdigit()
-    if kind in STATE_OPS:
-        variable = op.get_variable_id()
-        return (
-            f"{kind}[{variable}]" if generated or name == variable else f"{kind}[{variable}] {name}"
-        )
-    return kind if generated else f"{kind} {name}"
-
-
-def graph_listing(model: ov.Model, hide: frozenset[str] = frozenset({"Constant"})) -> str:
-    """One line per op in execution order, `op <- its inputs`; ops of the `hide` types left out."""
-    lines = []
-    for op in model.get_ordered_ops():
-        if op.get_type_name() in hide:
-            continue
-        sources = []
-        for port in op.inputs():
-            source = port.get_source_output()
-            node = source.get_node()
-            if node.get_type_name() in hide:
-                sources.append(node.get_type_name().lower())
-                continue
-            port_suffix = f":{source.get_index()}" if node.get_output_size() > 1 else ""
-            sources.append(_label(node) + port_suffix)
-        arrow = f"  <- {', '.join(sources)}" if sources else ""
-        lines.append(_label(op) + arrow)
-    return "\n".join(lines)
-
-
-def low_latency2_state_names(model: ov.Model) -> list[str]:
-    """Predict the variables LowLatency2 creates for every TensorIterator/Loop in `model`.
-
-    The rule: `<op name>/<body Parameter name>/variable_<k>`, where k counts *all* the op's
-    input descriptions (sliced and invariant ones too) in order, and only back edges
-    (merged inputs) become variables.
-    """
-    names = []
-    for op in model.get_ordered_ops():
-        if op.get_type_name() not in {"TensorIterator", "Loop"}:
-            continue
-        body_parameters = op.get_function().get_parameters()
-        for k, description in enumerate(op.get_input_descriptions()):
-            if isinstance(description, MergedInputDescription):
-                parameter = body_parameters[description.body_parameter_index]
-                names.append(
-                    f"{op.get_friendly_name()}/{parameter.get_friendly_name()}/variable_{k}"
-                )
-    return names

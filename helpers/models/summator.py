@@ -1,4 +1,7 @@
-"""Builders for the summator: the smallest stateful model (a running sum) and its stateless twin."""
+"""Builders for the summator: the smallest stateful model (a running sum) and its stateless twin.
+
+Taught in notebook 01; notebooks 02 and 05 reuse it, as do the server tests and benchmarks.
+"""
 
 import numpy as np
 import openvino as ov

@@ -1,0 +1,1 @@
+"""Timing small inference calls and plotting the per-step latencies."""

@@ -1,4 +1,7 @@
-"""Bar charts of per-step latency: median with a bar to the 90th percentile."""
+"""Bar charts of per-step latency: median with a bar to the 90th percentile.
+
+Used in notebooks 02 to 06, one chart per timing comparison.
+"""
 
 import matplotlib.pyplot as plt
 

@@ -1,4 +1,7 @@
-"""Per-step timing for small inference calls, robust enough for notebooks on a busy laptop."""
+"""Per-step timing for small inference calls, robust enough for notebooks on a busy laptop.
+
+Used in notebooks 02 to 06 (and by benchmarks/serving_bench.py).
+"""
 
 import time
 from collections.abc import Callable

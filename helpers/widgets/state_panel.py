@@ -1,4 +1,7 @@
-"""An interactive panel over one infer request: Step, Reset or Set state and watch the state."""
+"""An interactive panel over one infer request: Step, Reset or Set state and watch the state.
+
+Taught in notebook 02 (the State API), on the summator.
+"""
 
 from dataclasses import dataclass, field
 
@@ -88,9 +91,21 @@ def build_state_panel(stepper: StatefulStepper) -> widgets.VBox:
             plot_state_history(stepper.events, ax)
             plt.show()
 
-    step_button.on_click(lambda _: (stepper.step(value_box.value), refresh()))
-    reset_button.on_click(lambda _: (stepper.reset(), refresh()))
-    set_button.on_click(lambda _: (stepper.set_state(value_box.value), refresh()))
+    def on_step(_: widgets.Button) -> None:
+        stepper.step(value_box.value)
+        refresh()
+
+    def on_reset(_: widgets.Button) -> None:
+        stepper.reset()
+        refresh()
+
+    def on_set(_: widgets.Button) -> None:
+        stepper.set_state(value_box.value)
+        refresh()
+
+    step_button.on_click(on_step)
+    reset_button.on_click(on_reset)
+    set_button.on_click(on_set)
     refresh()
     buttons = widgets.HBox([value_box, step_button, reset_button, set_button])
     return widgets.VBox([buttons, state_label, plot_area])

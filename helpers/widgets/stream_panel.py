@@ -1,9 +1,10 @@
 """A live view of a recorded forecast stream: play/pause, speed and sequence, actual vs forecast.
 
-The panel only moves when its Play control is pressed in the browser (the animation runs in the
-front end), so executing the cell draws one frame and nothing more. Code can drive it by setting
-the Play control's value, which is what the notebook's tests do. Frames are PNG images in an
-`Image` widget: one message per frame, and no Output widget to capture plots.
+Used in notebook 06 to replay what the clients saw. The panel only moves when its Play control is
+pressed in the browser (the animation runs in the front end), so executing the cell draws one frame
+and nothing more. Code can drive it by setting the Play control's value, which is what the
+notebook's tests do. Frames are PNG images in an `Image` widget: one message per frame, and no
+Output widget to capture plots.
 """
 
 import io

@@ -1,10 +1,10 @@
 """The Keras forecaster's one-step twin, converted and made stateful, streams Keras' own output."""
 
-import ipywidgets as widgets
 import numpy as np
 import pytest
 from openvino import passes
 
+from helpers.models.forecast_data import sine_mixture
 from helpers.models.keras_forecaster import (
     STEP_OUTPUTS,
     build_forecaster,
@@ -12,9 +12,7 @@ from helpers.models.keras_forecaster import (
     convert_quietly,
     drop_inner_tensor_names,
     name_step_outputs,
-    sine_mixture,
     train_forecaster,
-    train_with_progress,
 )
 
 HIDDEN = 8
@@ -23,14 +21,6 @@ HIDDEN = 8
 @pytest.fixture(scope="module")
 def forecaster():
     return build_forecaster(HIDDEN, seed=0)  # untrained weights are as good for equality checks
-
-
-def test_sine_mixture_is_seeded_and_shaped():
-    signals = sine_mixture(5, 40, seed=3)
-    assert signals.shape == (5, 40, 1) and signals.dtype == np.float32
-    assert np.array_equal(signals, sine_mixture(5, 40, seed=3))
-    assert not np.array_equal(signals, sine_mixture(5, 40, seed=4))
-    assert np.abs(signals).max() <= 1.5 + 1e-6
 
 
 def test_training_lowers_the_loss():
@@ -79,16 +69,6 @@ def test_full_keras_lstm_converts_to_a_loop_that_low_latency2_rejects(forecaster
     manager.register_pass(passes.LowLatency2())
     with pytest.raises(RuntimeError, match="Broadcast target_shape has smaller rank"):
         manager.run_passes(model)
-
-
-def test_train_with_progress_advances_the_bar_once_per_epoch():
-    bar = widgets.IntProgress()
-    model = build_forecaster(4, seed=1)
-    losses = train_with_progress(model, sine_mixture(64, 17, seed=0), epochs=3, progress=bar)
-    assert len(losses) == 3 and losses[-1] < losses[0]
-    assert bar.max == 3 and bar.value == 3
-    label, shown = bar.description.split()
-    assert label == "loss" and float(shown) == pytest.approx(losses[-1], abs=1e-4)
 
 
 def test_drop_inner_tensor_names_keeps_only_input_and_output_names(core, forecaster):
