@@ -1,5 +1,7 @@
 """Many stateful sequences at once over gRPC, every output checked against its own reference.
 
+The load generator of `make soak` (benchmarks/soak.py) and of tests/server/test_server_load.py.
+
 `run_load` starts every sequence, then steps them from many client threads in a random
 interleaving (one request at a time per sequence, as OVMS requires), mixes in requests that must
 fail in a known way, ends every sequence, and finally checks that all the ids were freed.
@@ -23,8 +25,8 @@ from helpers.models.recurrent import (
     random_lstm_weights,
 )
 from helpers.models.summator import build_summator
-from helpers.serving import launcher
-from helpers.serving.client import SEQUENCE_END, SEQUENCE_START, predict_request, to_ndarray
+from helpers.serving.client import predict_request, to_ndarray
+from helpers.serving.protocol import EXACT_F32, SEQUENCE_ID, Control
 from helpers.serving.repository import write_config, write_model_repository
 
 MAX_SAMPLES = 10  # descriptions kept per kind of failure
@@ -42,7 +44,7 @@ def write_load_repository(root: Path, limit: int = 500) -> list[str]:
     common = {"stateful": True, "max_sequence_number": limit, "idle_sequence_cleanup": False}
     models = [
         {"name": "sum", **common},
-        {"name": "lstm", **common, "plugin_config": launcher.EXACT_F32},
+        {"name": "lstm", **common, "plugin_config": EXACT_F32},
     ]
     write_config(root, models)
     return ["sum", "lstm"]
@@ -223,7 +225,7 @@ class LoadRun:
             self._count_unexpected(outcome, where)
             return False
         output = to_ndarray(outcome.response.outputs[self.model.output_name])
-        echoed = to_ndarray(outcome.response.outputs["sequence_id"])
+        echoed = to_ndarray(outcome.response.outputs[SEQUENCE_ID])
         wanted = self.expected[index][step]
         if self.model.atol:
             good = output.shape == wanted.shape and np.allclose(output, wanted, 0, self.model.atol)
@@ -249,7 +251,7 @@ class LoadRun:
             if self.plan.limit is not None:
                 # The limit is checked before the id (spec 4.3), and every sequence may be live.
                 wanted.append(LIMIT_REACHED)
-            outcome = self.call(data, sequence_id, SEQUENCE_START)
+            outcome = self.call(data, sequence_id, Control.SEQUENCE_START)
         elif kind == 1:
             name, wanted = "wrong input shape", [("INVALID_ARGUMENT", "Invalid input shape")]
             wrong = {self.model.input_name: np.zeros(self.model.wrong_shape, np.float32)}
@@ -267,7 +269,7 @@ class LoadRun:
         outcome = self.call(
             {self.model.input_name: self.inputs[0][0]},
             self.plan.first_id + 2 * self.plan.sequences,
-            SEQUENCE_START,
+            Control.SEQUENCE_START,
         )
         self.report.limit_refused = self._count_provoked(
             "START over the limit", outcome, [LIMIT_REACHED]
@@ -324,7 +326,7 @@ def _start_all(run: LoadRun) -> None:
     """START every sequence, in a random order, from all threads."""
 
     def start(index: int) -> None:
-        run.step(index, SEQUENCE_START)
+        run.step(index, Control.SEQUENCE_START)
         run.next_step[index] = 1
 
     order = np.random.default_rng([run.plan.seed, 1]).permutation(run.plan.sequences)
@@ -356,7 +358,7 @@ def _interleave_steps(run: LoadRun) -> None:
                 if plan.provoke_every and rng.random() < 1 / plan.provoke_every:
                     run.provoke(index, int(rng.integers(3)))
                 last = run.next_step[index] == plan.steps - 1
-                run.step(index, SEQUENCE_END if last else None)
+                run.step(index, Control.SEQUENCE_END if last else None)
                 run.next_step[index] += 1
             finally:
                 with changed:
@@ -380,8 +382,8 @@ def _check_ids_freed(run: LoadRun) -> None:
     run.id_base = plan.first_id + plan.sequences
 
     def start_and_end(index: int) -> None:
-        run.step(index, SEQUENCE_START, step=0)
-        run.step(index, SEQUENCE_END, step=1)
+        run.step(index, Control.SEQUENCE_START, step=0)
+        run.step(index, Control.SEQUENCE_END, step=1)
 
     _for_each(list(range(plan.sequences)), plan.threads, start_and_end)
     run.report.capacity_restored = old_gone and run.report.failures == failures_before
