@@ -400,17 +400,3 @@ def run_load(channel: grpc.Channel, model: LoadModel, plan: LoadPlan) -> LoadRep
     _check_ids_freed(run)
     run.report.seconds = time.perf_counter() - began
     return run.report
-
-
-def settled_rss_mb(pid: int, cleaner_seconds: float) -> float:
-    """RSS once the server's cleaner has run at least twice (each run ends with malloc_trim)."""
-    time.sleep(2.5 * cleaner_seconds)
-    return rss_mb(pid)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
