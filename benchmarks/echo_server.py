@@ -1,4 +1,7 @@
-"""A gRPC PredictionService that echoes inputs as outputs: the transport-only baseline."""
+"""A gRPC PredictionService that echoes inputs as outputs: the transport-only baseline.
+
+Started by `make bench` (benchmarks/serving_bench.py) as a separate process.
+"""
 
 import argparse
 import sys

@@ -1,5 +1,7 @@
 """Many stateful sequences at once over gRPC, every output checked against its own reference.
 
+The load generator of `make soak` (benchmarks/soak.py) and of tests/server/test_server_load.py.
+
 `run_load` starts every sequence, then steps them from many client threads in a random
 interleaving (one request at a time per sequence, as OVMS requires), mixes in requests that must
 fail in a known way, ends every sequence, and finally checks that all the ids were freed.
@@ -19,8 +21,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from helpers.models.recurrent import RnnWeights, build_stateful_lstm_cell, random_lstm_weights
 from helpers.models.recurrent_reference import lstm_reference
 from helpers.models.summator import build_summator
-from helpers.serving import launcher
-from helpers.serving.client import SEQUENCE_END, SEQUENCE_START, predict_request, to_ndarray
+from helpers.serving.client import predict_request, to_ndarray
+from helpers.serving.protocol import EXACT_F32, SEQUENCE_ID, Control
 from helpers.serving.repository import write_config, write_model_repository
 
 MAX_SAMPLES = 10  # descriptions kept per kind of failure
@@ -38,7 +40,7 @@ def write_load_repository(root: Path, limit: int = 500) -> list[str]:
     common = {"stateful": True, "max_sequence_number": limit, "idle_sequence_cleanup": False}
     models = [
         {"name": "sum", **common},
-        {"name": "lstm", **common, "plugin_config": launcher.EXACT_F32},
+        {"name": "lstm", **common, "plugin_config": EXACT_F32},
     ]
     write_config(root, models)
     return ["sum", "lstm"]
@@ -219,7 +221,7 @@ class LoadRun:
             self._count_unexpected(outcome, where)
             return False
         output = to_ndarray(outcome.response.outputs[self.model.output_name])
-        echoed = to_ndarray(outcome.response.outputs["sequence_id"])
+        echoed = to_ndarray(outcome.response.outputs[SEQUENCE_ID])
         wanted = self.expected[index][step]
         if self.model.atol:
             good = output.shape == wanted.shape and np.allclose(output, wanted, 0, self.model.atol)
@@ -245,7 +247,7 @@ class LoadRun:
             if self.plan.limit is not None:
                 # The limit is checked before the id (spec 4.3), and every sequence may be live.
                 wanted.append(LIMIT_REACHED)
-            outcome = self.call(data, sequence_id, SEQUENCE_START)
+            outcome = self.call(data, sequence_id, Control.SEQUENCE_START)
         elif kind == 1:
             name, wanted = "wrong input shape", [("INVALID_ARGUMENT", "Invalid input shape")]
             wrong = {self.model.input_name: np.zeros(self.model.wrong_shape, np.float32)}
@@ -263,7 +265,7 @@ class LoadRun:
         outcome = self.call(
             {self.model.input_name: self.inputs[0][0]},
             self.plan.first_id + 2 * self.plan.sequences,
-            SEQUENCE_START,
+            Control.SEQUENCE_START,
         )
         self.report.limit_refused = self._count_provoked(
             "START over the limit", outcome, [LIMIT_REACHED]
@@ -320,7 +322,7 @@ def _start_all(run: LoadRun) -> None:
     """START every sequence, in a random order, from all threads."""
 
     def start(index: int) -> None:
-        run.step(index, SEQUENCE_START)
+        run.step(index, Control.SEQUENCE_START)
         run.next_step[index] = 1
 
     order = np.random.default_rng([run.plan.seed, 1]).permutation(run.plan.sequences)
@@ -352,7 +354,7 @@ def _interleave_steps(run: LoadRun) -> None:
                 if plan.provoke_every and rng.random() < 1 / plan.provoke_every:
                     run.provoke(index, int(rng.integers(3)))
                 last = run.next_step[index] == plan.steps - 1
-                run.step(index, SEQUENCE_END if last else None)
+                run.step(index, Control.SEQUENCE_END if last else None)
                 run.next_step[index] += 1
             finally:
                 with changed:
@@ -376,8 +378,8 @@ def _check_ids_freed(run: LoadRun) -> None:
     run.id_base = plan.first_id + plan.sequences
 
     def start_and_end(index: int) -> None:
-        run.step(index, SEQUENCE_START, step=0)
-        run.step(index, SEQUENCE_END, step=1)
+        run.step(index, Control.SEQUENCE_START, step=0)
+        run.step(index, Control.SEQUENCE_END, step=1)
 
     _for_each(list(range(plan.sequences)), plan.threads, start_and_end)
     run.report.capacity_restored = old_gone and run.report.failures == failures_before
@@ -394,17 +396,3 @@ def run_load(channel: grpc.Channel, model: LoadModel, plan: LoadPlan) -> LoadRep
     _check_ids_freed(run)
     run.report.seconds = time.perf_counter() - began
     return run.report
-
-
-def settled_rss_mb(pid: int, cleaner_seconds: float) -> float:
-    """RSS once the server's cleaner has run at least twice (each run ends with malloc_trim)."""
-    time.sleep(2.5 * cleaner_seconds)
-    return rss_mb(pid)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")

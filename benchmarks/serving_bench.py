@@ -1,4 +1,4 @@
-"""Serving benchmarks (issue 4), measured in one run, reported as ratios in benchmarks/results.md.
+"""`make bench`: the serving benchmarks (issue 4), measured in one run, as ratios in results.md.
 
 1. Start to AVAILABLE and server RSS with the summator.
 2. A summator step over gRPC vs (a gRPC echo of the same request + the in-process step).
@@ -12,7 +12,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
@@ -22,69 +23,52 @@ install_light_tensorflow_namespace()
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
-
-from helpers.model_server.protocol.protos import (  # noqa: E402
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    tensor_pb2,
+from tensorflow_serving.apis.prediction_service_pb2_grpc import (  # noqa: E402
+    PredictionServiceStub,
 )
+
+from benchmarks.memory import peak_rss_mb, rss_mb  # noqa: E402
 from helpers.models.recurrent import build_stateful_lstm_cell, random_lstm_weights  # noqa: E402
 from helpers.models.summator import build_summator  # noqa: E402
 from helpers.paths import REPO_ROOT  # noqa: E402
 from helpers.serving import launcher  # noqa: E402
+from helpers.serving.client import predict_request  # noqa: E402
+from helpers.serving.protocol import Control  # noqa: E402
 from helpers.serving.repository import write_model_repository  # noqa: E402
 from helpers.timing.step_times import time_calls  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results.md"
 
 
-def tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """A float32 TensorProto in tensor_content."""
-    proto = tensor_pb2.TensorProto(dtype=1, tensor_content=array.astype(np.float32).tobytes())
-    for size in array.shape:
-        proto.tensor_shape.dim.add(size=size)
-    return proto
-
-
-def step_request(
-    model: str, x: np.ndarray, sequence_id: int, control: int = 0
-) -> predict_pb2.PredictRequest:
-    """A Predict with data `x` and the special inputs."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.inputs["x"].CopyFrom(tensor(x))
-    sid = request.inputs["sequence_id"]
-    sid.dtype = 23
-    sid.tensor_shape.dim.add(size=1)
-    sid.uint64_val.append(sequence_id)
-    if control:
-        ctl = request.inputs["sequence_control_input"]
-        ctl.dtype = 22
-        ctl.tensor_shape.dim.add(size=1)
-        ctl.uint32_val.append(control)
-    return request
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """Current and peak resident set size of a process, in MB."""
-    fields = dict(
-        line.split(":", 1)
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if ":" in line
-    )
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def start_echo() -> tuple[subprocess.Popen, str]:
-    """Start the echo server and wait until it answers."""
+@contextmanager
+def echo_server() -> Iterator[str]:
+    """Run the echo server until the block ends; yield its address once it answers."""
     port = launcher.free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)], env=env
-    )
-    address = f"127.0.0.1:{port}"
-    grpc.channel_ready_future(grpc.insecure_channel(address)).result(timeout=30)
-    return process, address
+    command = [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)]
+    process = subprocess.Popen(command, env=env)
+    address = f"{launcher.LOOPBACK}:{port}"
+    try:
+        with grpc.insecure_channel(address) as probe:
+            grpc.channel_ready_future(probe).result(timeout=30)
+        yield address
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@contextmanager
+def served_and_echo(
+    server: launcher.ServerHandle,
+) -> Iterator[tuple[PredictionServiceStub, PredictionServiceStub]]:
+    """PredictionService stubs of `server` and of an echo server; both servers stop afterwards."""
+    with (
+        server,
+        echo_server() as echo_address,
+        grpc.insecure_channel(server.grpc_address) as served,
+        grpc.insecure_channel(echo_address) as echoed,
+    ):
+        yield PredictionServiceStub(served), PredictionServiceStub(echoed)
 
 
 def throughput(threads: int, seconds: float, work: Callable[[int], Callable[[], None]]) -> float:
@@ -147,33 +131,22 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> list[tuple[str, str, 
     start = time.perf_counter()
     server = launcher.start_server(repo, ["summator"], args)
     startup = time.perf_counter() - start
-    echo, echo_address = start_echo()
     rows = []
     medians: list[tuple[float, float, float]] = []
     gapped: list[float] = []
-    try:
-        x = np.ones((1, 1), np.float32)
-        with (
-            grpc.insecure_channel(server.grpc_address) as served,
-            grpc.insecure_channel(echo_address) as echoed,
-        ):
-            served_stub = prediction_service_pb2_grpc.PredictionServiceStub(served)
-            echo_stub = prediction_service_pb2_grpc.PredictionServiceStub(echoed)
-            served_stub.Predict(step_request("summator", x, 1, 1))
-            request = step_request("summator", x, 1)
-            local_step = in_process_step(build_summator(), x)
-            # Interleaved rounds, so that load from other processes hits all three alike.
-            for _ in range(rounds):
-                served_t = time_calls("served", lambda: served_stub.Predict(request), steps, 200)
-                echo_t = time_calls("echo", lambda: echo_stub.Predict(request), steps, 200)
-                local_t = time_calls("in-process", local_step, steps, 200)
-                medians.append((served_t.median, echo_t.median, local_t.median))
-                gapped.append(idle_gap_median(local_step, echo_t.median / 1e6, steps // 2))
-        rss, peak = rss_mb(server.process.pid)  # type: ignore[union-attr]
-    finally:
-        server.stop()
-        echo.terminate()
-        echo.wait()
+    x = np.ones((1, 1), np.float32)
+    with served_and_echo(server) as (served_stub, echo_stub):
+        served_stub.Predict(predict_request("summator", {"x": x}, 1, Control.SEQUENCE_START))
+        request = predict_request("summator", {"x": x}, 1)
+        local_step = in_process_step(build_summator(), x)
+        # Interleaved rounds, so that load from other processes hits all three alike.
+        for _ in range(rounds):
+            served_t = time_calls("served", lambda: served_stub.Predict(request), steps, 200)
+            echo_t = time_calls("echo", lambda: echo_stub.Predict(request), steps, 200)
+            local_t = time_calls("in-process", local_step, steps, 200)
+            medians.append((served_t.median, echo_t.median, local_t.median))
+            gapped.append(idle_gap_median(local_step, echo_t.median / 1e6, steps // 2))
+        rss, peak = rss_mb(server.pid), peak_rss_mb(server.pid)
     ratios = sorted(served / (echo + local) for served, echo, local in medians)
     served, echo, local = sorted(medians, key=lambda m: m[0] / (m[1] + m[2]))[len(medians) // 2]
     rows.append(("Server start to AVAILABLE (summator)", f"{startup:.2f} s", "≤ 2 s"))
@@ -204,40 +177,27 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[tu
     model = build_stateful_lstm_cell(random_lstm_weights(1024, 1024))
     x = np.random.default_rng(0).standard_normal((1, 1024)).astype(np.float32) * 0.1
     local_step = in_process_step(model, x)
-    write_model_repository(model, repo, "lstm")
-    server = launcher.start_server(
-        repo, ["lstm"], launcher.model_server_args(repo, "lstm", stateful=True)
-    )
-    echo, echo_address = start_echo()
+    server = launcher.serve_model(model, "lstm", repo)
     rates: list[tuple[float, float, float]] = []
-    try:
-        with (
-            grpc.insecure_channel(server.grpc_address) as served,
-            grpc.insecure_channel(echo_address) as echoed,
-        ):
-            served_stub = prediction_service_pb2_grpc.PredictionServiceStub(served)
-            echo_stub = prediction_service_pb2_grpc.PredictionServiceStub(echoed)
-            for round_index in range(rounds):
-                first_id = 1000 * (round_index + 1)
+    with served_and_echo(server) as (served_stub, echo_stub):
+        for round_index in range(rounds):
+            first_id = 1000 * (round_index + 1)
 
-                def served_work(index: int, first_id: int = first_id) -> Callable[[], None]:
-                    served_stub.Predict(step_request("lstm", x, first_id + index, 1))
-                    request = step_request("lstm", x, first_id + index)
-                    return lambda: served_stub.Predict(request)
+            def served_work(index: int, first_id: int = first_id) -> Callable[[], None]:
+                start = predict_request("lstm", {"x": x}, first_id + index, Control.SEQUENCE_START)
+                served_stub.Predict(start)
+                request = predict_request("lstm", {"x": x}, first_id + index)
+                return lambda: served_stub.Predict(request)
 
-                def echo_work(index: int, first_id: int = first_id) -> Callable[[], None]:
-                    request = step_request("lstm", x, first_id + index)
-                    return lambda: echo_stub.Predict(request)
+            def echo_work(index: int, first_id: int = first_id) -> Callable[[], None]:
+                request = predict_request("lstm", {"x": x}, first_id + index)
+                return lambda: echo_stub.Predict(request)
 
-                # Interleaved rounds, so that load from other processes hits all three alike.
-                local_rate = throughput(1, seconds, lambda _: local_step)
-                echo_rate = throughput(clients, seconds, echo_work)
-                served_rate = throughput(clients, seconds, served_work)
-                rates.append((served_rate, local_rate, echo_rate))
-    finally:
-        server.stop()
-        echo.terminate()
-        echo.wait()
+            # Interleaved rounds, so that load from other processes hits all three alike.
+            local_rate = throughput(1, seconds, lambda _: local_step)
+            echo_rate = throughput(clients, seconds, echo_work)
+            served_rate = throughput(clients, seconds, served_work)
+            rates.append((served_rate, local_rate, echo_rate))
     ratios = sorted(served / min(local, echo) for served, local, echo in rates)
     served_rate, local_rate, echo_rate = sorted(rates, key=lambda r: r[0] / min(r[1], r[2]))[
         len(rates) // 2

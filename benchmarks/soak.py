@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -29,12 +28,11 @@ from benchmarks.load import (  # noqa: E402
     LoadPlan,
     LoadReport,
     lstm_cell_load_model,
-    rss_mb,
     run_load,
-    settled_rss_mb,
     summator_load_model,
     write_load_repository,
 )
+from benchmarks.memory import PeakRss, settled_rss_mb  # noqa: E402
 from helpers.paths import REPO_ROOT  # noqa: E402
 from helpers.serving import launcher  # noqa: E402
 
@@ -47,27 +45,6 @@ FAULT_TESTS = [
 ]
 
 
-class PeakRss(threading.Thread):
-    """Samples a process's RSS every 50 ms and keeps the highest value."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = rss_mb(pid)
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        """Sample until stopped."""
-        while not self._stop_event.wait(0.05):
-            self.peak = max(self.peak, rss_mb(self.pid))
-
-    def stop(self) -> float:
-        """Stop sampling and return the peak in MB."""
-        self._stop_event.set()
-        self.join()
-        return self.peak
-
-
 def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
     """Serve both models, warm up, run the full load on each, and measure memory."""
     with tempfile.TemporaryDirectory() as folder:
@@ -76,7 +53,7 @@ def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
         args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
         args += ["--file_system_poll_wait_seconds", "0"]
         server = launcher.start_server(folder, names, args, log_path=OUT / "server.log")
-        pid = server.process.pid
+        pid = server.pid
         models = [summator_load_model("sum"), lstm_cell_load_model("lstm", LOAD_LSTM_WEIGHTS)]
         with grpc.insecure_channel(server.grpc_address) as channel:
             warm_up = replace(plan, steps=4, seed=1)
@@ -115,7 +92,7 @@ def fuzz_section(examples: int) -> tuple[list[str], bool]:
     seconds = time.perf_counter() - began
     rows = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
     lines = ["## Bad input (hypothesis)", ""]
-    total, errors = 0, Counter()
+    total, errors = 0, Counter[str]()
     for row in rows:
         total += row["cases"]
         errors.update(row["errors"])

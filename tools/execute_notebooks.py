@@ -1,6 +1,9 @@
-"""Re-execute notebooks in place in this environment: the one way committed outputs are produced."""
+"""Re-execute notebooks in place in this environment: the one way committed outputs are produced.
 
-import sys
+Run by `make notebooks` as `python -m tools.execute_notebooks notebooks/*.ipynb`.
+"""
+
+import argparse
 from pathlib import Path
 
 import nbformat
@@ -27,12 +30,14 @@ def execute_in_place(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def main(paths: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Execute each notebook named on the command line, in order."""
-    for name in paths:
-        print(f"executing {name}", flush=True)
-        execute_in_place(Path(name))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("notebooks", nargs="+", type=Path, help="the .ipynb files to run and save")
+    for path in parser.parse_args(argv).notebooks:
+        print(f"executing {path}", flush=True)
+        execute_in_place(path)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

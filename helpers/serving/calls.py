@@ -1,4 +1,7 @@
-"""Small plumbing for the serving notebook: capture a failed gRPC call, and call the REST API."""
+"""Small plumbing for the serving notebooks: capture a failed gRPC call, and call the REST API.
+
+Used in notebook 05 (both) and 06 (`rpc_failure`).
+"""
 
 import json
 import urllib.error
@@ -14,7 +17,7 @@ def rpc_failure(call: Callable[[], object]) -> tuple[str, str]:
     try:
         call()
     except grpc.RpcError as error:
-        return error.code().name, error.details()  # type: ignore[attr-defined]
+        return error.code().name, error.details()
     raise AssertionError("the call succeeded, but an error was expected")
 
 

@@ -1,22 +1,20 @@
 """A small client for stateful models over the TF Serving gRPC API (tensorflow-serving-api).
 
-`predict_request` builds the raw PredictRequest the notebook shows first; `StatefulSequence`
-wraps START / NO_CONTROL / END, and as a context manager always ends the sequence.
-Data tensors go in `tensor_content`, which real OVMS 2026.2 requires as well.
+Taught in notebook 05 and used again in 06 (and by the benchmarks). `predict_request` builds the
+raw PredictRequest the notebook shows first; `StatefulSequence` wraps START / NO_CONTROL / END, and
+as a context manager always ends the sequence. Data tensors go in `tensor_content`, which real
+OVMS 2026.2 requires as well; the special inputs carry their value in uint64_val / uint32_val.
 """
 
 from types import TracebackType
 
 import grpc
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
-
-SEQUENCE_START = 1
-SEQUENCE_END = 2
-NO_CONTROL = 0
+from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
 
 
 def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
@@ -29,12 +27,12 @@ def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     return proto
 
 
-def special_proto(value: int, field: str) -> tensor_pb2.TensorProto:
-    """`sequence_id` (uint64_val) or `sequence_control_input` (uint32_val), shape [1]."""
-    dtype = types_pb2.DT_UINT64 if field == "uint64_val" else types_pb2.DT_UINT32
-    proto = tensor_pb2.TensorProto(dtype=dtype)
+def special_proto(value: int, dtype: type[np.unsignedinteger]) -> tensor_pb2.TensorProto:
+    """A special input of shape [1] with `value` in its typed field (uint64_val or uint32_val)."""
+    element = BY_NUMPY[np.dtype(dtype)]
+    proto = tensor_pb2.TensorProto(dtype=element.tf_dtype)
     proto.tensor_shape.dim.add(size=1)
-    getattr(proto, field).append(value)
+    getattr(proto, element.value_field).append(int(value))
     return proto
 
 
@@ -60,9 +58,9 @@ def predict_request(
     for name, array in inputs.items():
         request.inputs[name].CopyFrom(tensor_proto(array))
     if sequence_id is not None:
-        request.inputs["sequence_id"].CopyFrom(special_proto(sequence_id, "uint64_val"))
+        request.inputs[SEQUENCE_ID].CopyFrom(special_proto(sequence_id, np.uint64))
     if control is not None:
-        request.inputs["sequence_control_input"].CopyFrom(special_proto(control, "uint32_val"))
+        request.inputs[SEQUENCE_CONTROL_INPUT].CopyFrom(special_proto(control, np.uint32))
     return request
 
 
@@ -85,17 +83,17 @@ class StatefulSequence:
         self.active = False
         self._last_inputs: dict[str, np.ndarray] | None = None
 
-    def _send(self, inputs: dict[str, np.ndarray], control: int | None) -> np.ndarray:
+    def _send(self, inputs: dict[str, np.ndarray], control: Control | None) -> np.ndarray:
         """Send one request of this sequence and return the named output."""
         request = predict_request(self.model_name, inputs, self.sequence_id or None, control)
         response = self.stub.Predict(request, self.timeout)
-        self.sequence_id = int(response.outputs["sequence_id"].uint64_val[0])
+        self.sequence_id = int(response.outputs[SEQUENCE_ID].uint64_val[0])
         self._last_inputs = inputs
         return to_ndarray(response.outputs[self.output_name])
 
     def start(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """First request (SEQUENCE_START); a server-generated id is kept if none was given."""
-        output = self._send(inputs, SEQUENCE_START)
+        output = self._send(inputs, Control.SEQUENCE_START)
         self.active = True
         return output
 
@@ -106,7 +104,7 @@ class StatefulSequence:
     def end(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Last request (SEQUENCE_END); the server then forgets the sequence."""
         self.active = False
-        return self._send(inputs, SEQUENCE_END)
+        return self._send(inputs, Control.SEQUENCE_END)
 
     def __enter__(self) -> "StatefulSequence":
         """Use as a context manager."""

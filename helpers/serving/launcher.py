@@ -1,11 +1,12 @@
 """Start and stop a model server from a notebook: the local `helpers.model_server`, or real OVMS.
 
+Taught in notebook 05 and used again in 06 (the tests and benchmarks start their servers with it).
 The launcher writes a model repository (`<repo>/<name>/<version>/model.xml`, plus config.json if
 asked), starts the server on free loopback ports with its log in a file, waits until
-GetModelStatus reports AVAILABLE, and stops it on request or when the Python process exits.
-A local server also stops by itself when this process dies without running its exit handlers
-(e.g. a SIGKILLed kernel): the launcher passes its pid, and the server watches it.
-It does not import TensorFlow: the status call is a raw gRPC call with a hand-encoded message.
+GetModelStatus reports AVAILABLE (`status_probe`), and stops it on request or when the Python
+process exits. A local server also stops by itself when this process dies without running its exit
+handlers (e.g. a SIGKILLed kernel): the launcher passes its pid, and the server watches it.
+Importing it does not import TensorFlow; the first status probe imports the TF Serving messages.
 """
 
 import atexit
@@ -18,22 +19,18 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
-import grpc
 import openvino as ov
 
 from helpers.paths import REPO_ROOT
+from helpers.serving.protocol import PARENT_PID_VARIABLE
 from helpers.serving.repository import write_model_repository
+from helpers.serving.status_probe import model_is_available
 
 OVMS_IMAGE = "openvino/model_server:2026.2"
 LOOPBACK = "127.0.0.1"
-AVAILABLE = 30
-_STATUS_METHOD = "/tensorflow.serving.ModelService/GetModelStatus"
 _RUNNING: "weakref.WeakSet[ServerHandle]" = weakref.WeakSet()
-# plugin_config for exact float32 maths: CPUs with native bfloat16 (or ARM's f16) default lower.
-EXACT_F32: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32"}
-# Read by the server's process.parent_watch (not imported here: it would pull in the server).
-PARENT_PID_VARIABLE = "HELPERS_MODEL_SERVER_PARENT_PID"
 # SIGTERM lets the server finish in-flight requests (its SHUTDOWN_GRACE_SECONDS, 5 s); SIGKILL
 # comes only after this longer wait.
 STOP_TIMEOUT_SECONDS = 15.0
@@ -46,74 +43,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _status_request(name: str) -> bytes:
-    """GetModelStatusRequest{model_spec{name}} in protobuf wire format."""
-    encoded = name.encode()
-    spec = b"\x0a" + _varint(len(encoded)) + encoded
-    return b"\x0a" + _varint(len(spec)) + spec
-
-
-def _varint(value: int) -> bytes:
-    """Protobuf base-128 varint."""
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode a varint at `pos`; return (value, next position)."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
-    """Top-level (field number, value) pairs of a message (varint and length-delimited only)."""
-    pos, out = 0, []
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(data, pos)
-            out.append((number, value))
-        elif wire == 2:
-            size, pos = _read_varint(data, pos)
-            out.append((number, data[pos : pos + size]))
-            pos += size
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-    return out
-
-
-def version_states(response: bytes) -> dict[int, int]:
-    """Map version -> state number from a serialized GetModelStatusResponse."""
-    states: dict[int, int] = {}
-    for number, status in _fields(response):
-        if number == 1 and isinstance(status, bytes):
-            values = dict(_fields(status))
-            states[int(values.get(1, 0))] = int(values.get(2, 0))  # type: ignore[arg-type]
-    return states
-
-
-def model_is_available(address: str, name: str, timeout: float = 1.0) -> bool:
-    """True when GetModelStatus reports at least one AVAILABLE version."""
-    with grpc.insecure_channel(address) as channel:
-        call = channel.unary_unary(_STATUS_METHOD)
-        try:
-            response = call(_status_request(name), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return AVAILABLE in version_states(response).values()
-
-
 @dataclass(eq=False)
 class ServerHandle:
     """A started server: where it listens, where it logs, and how to stop it."""
@@ -124,7 +53,7 @@ class ServerHandle:
     log_path: Path
     process: subprocess.Popen | None = None
     container: str | None = None
-    _log_file: object = field(default=None, repr=False)
+    _log_file: TextIO | None = field(default=None, repr=False)
 
     @property
     def grpc_address(self) -> str:
@@ -135,6 +64,13 @@ class ServerHandle:
     def rest_url(self) -> str:
         """Base URL of the REST API."""
         return f"http://{LOOPBACK}:{self.rest_port}"
+
+    @property
+    def pid(self) -> int:
+        """The process id of a local server (a Docker container has none here)."""
+        if self.process is None:
+            raise RuntimeError("this server runs in a container, not as a child process")
+        return self.process.pid
 
     def is_running(self) -> bool:
         """True while the server process (or container start command) has not exited."""
@@ -157,7 +93,7 @@ class ServerHandle:
                 self.process.kill()
                 self.process.wait()
         if self._log_file is not None:
-            self._log_file.close()  # type: ignore[attr-defined]
+            self._log_file.close()
             self._log_file = None
         _RUNNING.discard(self)
 

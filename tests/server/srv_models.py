@@ -4,7 +4,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from helpers.serving.launcher import EXACT_F32  # the served LSTMs are compared with f32 NumPy
+from helpers.serving.protocol import EXACT_F32  # the served LSTMs are compared with f32 NumPy
 
 # The main server's config.json: one process serves every model the shared tests need.
 MAIN_MODELS: list[dict[str, object]] = [

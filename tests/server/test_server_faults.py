@@ -305,14 +305,15 @@ install_light_tensorflow_namespace()
 import grpc
 import numpy as np
 from tensorflow_serving.apis import prediction_service_pb2_grpc
-from helpers.serving.client import SEQUENCE_START, predict_request
+from helpers.serving.client import predict_request
+from helpers.serving.protocol import Control
 
 address, count, report = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(address))
 with open(report, "w") as out:
     for i in range(count):
         inputs = {"x": np.array([[float(i)]], np.float32)}
-        response = stub.Predict(predict_request("vanish", inputs, 0, SEQUENCE_START), 30)
+        response = stub.Predict(predict_request("vanish", inputs, 0, Control.SEQUENCE_START), 30)
         sequence_id = int(response.outputs["sequence_id"].uint64_val[0])
         out.write(json.dumps({"id": sequence_id, "time": time.time()}) + "\\n")
         out.flush()
@@ -465,6 +466,7 @@ LAUNCHING_PARENT = """
 import sys, time
 from pathlib import Path
 from helpers.serving import launcher
+from helpers.serving.repository import write_model_repository
 from helpers.models.summator import build_summator
 
 root, report = Path(sys.argv[1]), Path(sys.argv[2])

@@ -1,20 +1,35 @@
-"""The launcher and the client helper: a real single-model server, plus pure unit checks."""
+"""The launcher, its status probe and the client helper: real servers, plus pure unit checks."""
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
-from srv_tfs import END, START, get_model_status_pb2, make_ndarray, make_tensor_proto, predict_pb2
+from srv_tfs import (
+    END,
+    START,
+    get_model_status_pb2,
+    make_ndarray,
+    make_tensor_proto,
+    model_service_pb2_grpc,
+    predict_pb2,
+)
 
 from helpers.models.summator import build_summator
+from helpers.paths import REPO_ROOT
 from helpers.serving import launcher
 from helpers.serving.client import StatefulSequence, predict_request, to_ndarray
+from helpers.serving.protocol import PARENT_PID_VARIABLE, VersionState
 from helpers.serving.repository import write_config, write_model_repository
+from helpers.serving.status_probe import model_is_available, version_states
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +84,8 @@ def test_stateful_sequence_helper_and_context_manager(cli_server):
 
 def test_handle_stop_ends_the_process(tmp_path):
     handle = launcher.serve_model(build_summator(), "summator", tmp_path, stateful=False)
-    assert handle.is_running() and launcher.model_is_available(handle.grpc_address, "summator")
+    assert handle.is_running() and model_is_available(handle.grpc_address, "summator")
+    assert handle.pid == handle.process.pid
     handle.stop()
     assert not handle.is_running() and handle.process.returncode is not None
     assert "AVAILABLE" in handle.log_text()
@@ -84,14 +100,93 @@ def test_predict_request_uses_tensor_content_and_typed_special_fields():
     np.testing.assert_array_equal(to_ndarray(req.inputs["x"]), [[2.5]])
 
 
-def test_status_wire_encoding_matches_the_real_protos():
-    raw = launcher._status_request("summator")
-    assert get_model_status_pb2.GetModelStatusRequest.FromString(raw).model_spec.name == "summator"
-    response = get_model_status_pb2.GetModelStatusResponse()
-    for version, state in ((1, 50), (2, 30), (300, 20)):
-        status = response.model_version_status.add(version=version, state=state)
-        status.status.error_message = "OK"
-    assert launcher.version_states(response.SerializeToString()) == {1: 50, 2: 30, 300: 20}
+class FixedStatus(model_service_pb2_grpc.ModelServiceServicer):
+    """A ModelService whose GetModelStatus answers with given (version, state number) pairs."""
+
+    def __init__(self, states: dict[str, list[tuple[int, int]]]) -> None:
+        self.states = states
+
+    def GetModelStatus(self, request, context):
+        if request.model_spec.name not in self.states:
+            context.abort(grpc.StatusCode.NOT_FOUND, "Model with requested name is not found")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version, state in self.states[request.model_spec.name]:
+            response.model_version_status.add(version=version, state=state)
+        return response
+
+
+@pytest.fixture(scope="module")
+def fixed_status_address() -> Iterator[str]:
+    """A fake server: `mixed` has versions in four states, `loading` has none AVAILABLE yet."""
+    states = {"mixed": [(1, 50), (2, 30), (300, 20), (7, 40)], "loading": [(1, 10), (2, 20)]}
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(FixedStatus(states), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+def test_probe_reads_every_version_state(fixed_status_address):
+    assert version_states(fixed_status_address, "mixed") == {
+        1: VersionState.END,
+        2: VersionState.AVAILABLE,
+        300: VersionState.LOADING,
+        7: VersionState.UNLOADING,
+    }
+    assert model_is_available(fixed_status_address, "mixed")
+
+
+def test_probe_without_an_available_version(fixed_status_address):
+    states = version_states(fixed_status_address, "loading")
+    assert states == {1: VersionState.START, 2: VersionState.LOADING}
+    assert not model_is_available(fixed_status_address, "loading")
+
+
+def test_probe_of_an_unknown_model_or_a_closed_port(fixed_status_address):
+    with pytest.raises(grpc.RpcError) as caught:
+        version_states(fixed_status_address, "missing")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert not model_is_available(fixed_status_address, "missing")
+    assert not model_is_available(f"127.0.0.1:{launcher.free_port()}", "mixed", timeout=0.5)
+
+
+def test_probe_of_a_real_server_with_a_version_that_fails_to_load(tmp_path):
+    write_model_repository(build_summator(), tmp_path, "summator")  # version 1
+    for folder in (tmp_path / "summator" / "2", tmp_path / "broken" / "1"):
+        folder.mkdir(parents=True)
+        (folder / "model.xml").write_text("not an IR")
+        (folder / "model.bin").write_bytes(b"")
+    every_version = {"all": {}}
+    models = [
+        {"name": "broken", "base_path": "broken"},
+        {"name": "summator", "base_path": "summator", "model_version_policy": every_version},
+    ]
+    write_config(tmp_path, models)
+    args = launcher.model_server_args(tmp_path, config=True)
+    with launcher.start_server(tmp_path, ["summator"], args) as handle:
+        deadline = time.monotonic() + 30
+        while handle.log_text().count("Error occurred while loading model") < 2:
+            assert time.monotonic() < deadline, handle.log_text()
+            time.sleep(0.05)
+        address = handle.grpc_address
+        # A version whose load failed stays LOADING, as in OVMS.
+        assert version_states(address, "summator") == {
+            1: VersionState.AVAILABLE,
+            2: VersionState.LOADING,
+        }
+        assert version_states(address, "broken") == {1: VersionState.LOADING}
+        assert model_is_available(address, "summator")
+        assert not model_is_available(address, "broken")
+
+
+def test_importing_the_launcher_imports_no_tensorflow():
+    script = "import json, sys, helpers.serving.launcher; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert "helpers" in loaded and not loaded & {"tensorflow", "tensorflow_serving"}
 
 
 def test_docker_command_for_real_ovms(tmp_path):
@@ -139,11 +234,8 @@ def test_failed_docker_run_fails_at_once_with_its_message(tmp_path, monkeypatch)
 
 
 def test_the_launcher_passes_its_pid_for_the_parent_watch(cli_server):
-    from helpers.model_server.process import parent_watch
-
-    assert launcher.PARENT_PID_VARIABLE == parent_watch.PARENT_PID_VARIABLE
-    environ = Path(f"/proc/{cli_server.process.pid}/environ").read_bytes().split(b"\0")
-    assert f"{launcher.PARENT_PID_VARIABLE}={os.getpid()}".encode() in environ
+    environ = Path(f"/proc/{cli_server.pid}/environ").read_bytes().split(b"\0")
+    assert f"{PARENT_PID_VARIABLE}={os.getpid()}".encode() in environ
 
 
 def test_stop_waits_longer_than_the_server_drains():
@@ -164,7 +256,7 @@ def test_start_server_on_given_ports(tmp_path):
     try:
         assert (handle.grpc_port, handle.rest_port) == (grpc_port, rest_port)
         assert handle.grpc_address == f"127.0.0.1:{grpc_port}"
-        assert launcher.model_is_available(f"127.0.0.1:{grpc_port}", "summator")
+        assert model_is_available(f"127.0.0.1:{grpc_port}", "summator")
         with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/summator") as reply:
             assert json.loads(reply.read())["model_version_status"][0]["state"] == "AVAILABLE"
     finally:

@@ -14,12 +14,11 @@ from benchmarks.load import (
     LOAD_LSTM_WEIGHTS,
     LoadPlan,
     lstm_cell_load_model,
-    rss_mb,
     run_load,
-    settled_rss_mb,
     summator_load_model,
     write_load_repository,
 )
+from benchmarks.memory import rss_mb, settled_rss_mb
 from helpers.serving import launcher
 
 LIMIT = 500
