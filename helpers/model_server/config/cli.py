@@ -4,10 +4,11 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from helpers.serving.protocol import UINT32_MAX
+
 EX_USAGE = 64
 _TRUE = re.compile(r"^(t|T)(rue)?$|^1$")
 _FALSE = re.compile(r"^(f|F)(alse)?$|^0$")
-_UINT32_MAX = 2**32 - 1
 LOG_LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 
 # name -> (kind, default); kinds: str, uint32, bool.
@@ -98,7 +99,7 @@ def _convert(name: str, kind: str, text: str) -> object:
             return False
         raise UsageError(f"error parsing options: Argument \u2018{text}\u2019 failed to parse")
     if kind == "uint32":
-        if not re.fullmatch(r"\d+", text) or int(text) > _UINT32_MAX:
+        if not re.fullmatch(r"\d+", text) or int(text) > UINT32_MAX:
             raise UsageError(f"error parsing options: Argument \u2018{text}\u2019 failed to parse")
         return int(text)
     return text

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.serving.protocol import UINT32_MAX
+
 log = logging.getLogger("model_server.config")
 
-UINT32_MAX = 2**32 - 1
 DEFAULT_MAX_SEQUENCE_NUMBER = 500
 STATEFUL_ONLY_KEYS: tuple[str, ...] = (
     "low_latency_transformation",

@@ -3,7 +3,6 @@
 import logging
 import threading
 from dataclasses import dataclass
-from enum import IntEnum
 
 import openvino as ov
 
@@ -13,20 +12,11 @@ from helpers.model_server.core.loader import LoadError, load_servable
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import VersionState
 
 log = logging.getLogger("model_server.manager")
 
 TYPE_CHANGE = "Model type cannot be changed after it is loaded"
-
-
-class VersionState(IntEnum):
-    """ModelVersionStatus.State numbers of the TF Serving API."""
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
 
 
 @dataclass

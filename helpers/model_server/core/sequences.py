@@ -5,8 +5,9 @@ import threading
 from dataclasses import dataclass, field
 
 from helpers.model_server.core.infer_pool import SavedState
-from helpers.model_server.protocol.special_inputs import UINT64_MAX, Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import UINT64_MAX, Control
 
 log = logging.getLogger("model_server.sequences")
 

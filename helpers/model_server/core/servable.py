@@ -7,8 +7,9 @@ import numpy as np
 from helpers.model_server.core.infer_pool import InferPool, InferSlot
 from helpers.model_server.core.sequences import Sequence, SequenceManager
 from helpers.model_server.protocol.signature import TensorSpec
-from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import Control
 
 log = logging.getLogger("model_server.servable")
 

@@ -9,9 +9,6 @@ from helpers.model_server.protocol.dtypes import BY_NUMPY, VALUE_FIELD_NUMPY, pr
 from helpers.model_server.protocol.protos import predict_pb2, tensor_pb2
 from helpers.model_server.protocol.signature import TensorSpec
 from helpers.model_server.protocol.special_inputs import (
-    SEQUENCE_CONTROL_INPUT,
-    SEQUENCE_ID,
-    Control,
     RawSpecialInput,
     SequenceRequest,
     extract_sequence_request,
@@ -22,6 +19,7 @@ from helpers.model_server.protocol.validation import (
     check_precision,
     check_shape,
 )
+from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
 
 TensorMap = Mapping[str, tensor_pb2.TensorProto]
 _DT_UINT64 = BY_NUMPY[np.dtype(np.uint64)].tf_dtype

@@ -10,9 +10,10 @@ import logging
 import os
 import threading
 
+from helpers.serving.protocol import PARENT_PID_VARIABLE
+
 log = logging.getLogger("model_server.parent_watch")
 
-PARENT_PID_VARIABLE = "HELPERS_MODEL_SERVER_PARENT_PID"
 POLL_SECONDS = 0.5
 
 

@@ -1,9 +1,10 @@
 """GetModelMetadata and GetModelStatus responses, shared by the gRPC and REST front ends."""
 
-from helpers.model_server.core.manager import ModelManager, VersionState
+from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.protos import get_model_metadata_pb2, get_model_status_pb2
 from helpers.model_server.protocol.signature import TensorSpec
+from helpers.serving.protocol import VersionState
 
 SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"

@@ -7,16 +7,16 @@ import numpy as np
 
 from helpers.model_server.core.servable import Outputs
 from helpers.model_server.protocol.signature import TensorSpec
-from helpers.model_server.protocol.special_inputs import (
+from helpers.model_server.protocol.special_inputs import RawSpecialInput
+from helpers.model_server.protocol.status import Code, ServingError
+from helpers.model_server.protocol.validation import check_shape
+from helpers.serving.protocol import (
     SEQUENCE_CONTROL_INPUT,
     SEQUENCE_ID,
     SPECIAL_INPUT_NAMES,
     UINT32_MAX,
     UINT64_MAX,
-    RawSpecialInput,
 )
-from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.protocol.validation import check_shape
 
 _ALLOWED_KINDS: dict[str, str] = {"f": "iuf", "i": "iu", "u": "iu", "b": "b"}
 _SPECIAL_MAX = {SEQUENCE_ID: UINT64_MAX, SEQUENCE_CONTROL_INPUT: UINT32_MAX}

@@ -6,13 +6,9 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from helpers.model_server.core.manager import ModelManager, VersionState
+from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.protocol.metadata import metadata_response
-from helpers.model_server.protocol.special_inputs import (
-    SEQUENCE_CONTROL_INPUT,
-    SEQUENCE_ID,
-    extract_sequence_request,
-)
+from helpers.model_server.protocol.special_inputs import extract_sequence_request
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.model_server.protocol.validation import check_input_names
 from helpers.model_server.rest_api.bodies import cast_input, parse_predict_body, predict_response
@@ -23,6 +19,7 @@ from helpers.model_server.rest_api.http import (
     JsonHandler,
     start_http_servers,
 )
+from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, VersionState
 
 _URL = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,19}))?(?P<action>/metadata|:predict)?$"
