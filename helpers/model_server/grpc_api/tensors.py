@@ -1,10 +1,11 @@
 """TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
+from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.dtypes import BY_NUMPY, VALUE_FIELD_NUMPY, precision_of_tf_dtype
 from helpers.model_server.protocol.protos import predict_pb2, tensor_pb2
 from helpers.model_server.protocol.signature import TensorSpec
@@ -105,6 +106,31 @@ def array_from_proto(spec: TensorSpec, proto: tensor_pb2.TensorProto) -> np.ndar
     if spec.element.precision == "FP16":
         return wire.astype(np.uint16).view(np.float16).reshape(shape)
     return wire.astype(dtype, copy=False).reshape(shape)
+
+
+class ProtoInputs:
+    """The gRPC wire form of a Predict's inputs: the request's map of TensorProtos."""
+
+    def decode(self, raw: TensorMap, servable: Servable) -> TensorMap:
+        """The map itself: each TensorProto is decoded when its input is read."""
+        return raw
+
+    def special_inputs(self, decoded: TensorMap) -> tuple[SequenceRequest, int]:
+        """The sequence request and the number of special inputs present."""
+        return sequence_request_from_protos(decoded)
+
+    def input_names(self, decoded: TensorMap) -> Collection[str]:
+        """The names of the tensors sent (the map's keys, without a copy)."""
+        return decoded
+
+    def array(self, decoded: TensorMap, spec: TensorSpec) -> np.ndarray:
+        """One input's array: `fast_array` when it applies, else every check in OVMS's order."""
+        proto = decoded[spec.name]
+        array = fast_array(spec, proto)
+        return array if array is not None else array_from_proto(spec, proto)
+
+
+PROTO_INPUTS = ProtoInputs()
 
 
 def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:

@@ -1,6 +1,5 @@
 """The TFS REST API (`/v1/models/...`): routes, predict and status, over `rest_http`."""
 
-import json
 import re
 from typing import Any
 
@@ -8,10 +7,9 @@ from google.protobuf import json_format
 
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.protocol.metadata import metadata_response
-from helpers.model_server.protocol.special_inputs import extract_sequence_request
+from helpers.model_server.protocol.predict import run_predict
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.protocol.validation import check_input_names
-from helpers.model_server.rest_api.bodies import cast_input, parse_predict_body, predict_response
+from helpers.model_server.rest_api.bodies import JSON_INPUTS, predict_response
 from helpers.model_server.rest_api.http import (
     MAX_CONNECTIONS,
     REQUEST_TIMEOUT_SECONDS,
@@ -19,7 +17,7 @@ from helpers.model_server.rest_api.http import (
     JsonHandler,
     start_http_servers,
 )
-from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, VersionState
+from helpers.serving.protocol import VersionState
 
 _URL = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,19}))?(?P<action>/metadata|:predict)?$"
@@ -27,23 +25,8 @@ _URL = re.compile(
 
 
 def rest_predict(manager: ModelManager, name: str, version: int, raw: bytes) -> dict[str, Any]:
-    """One REST predict, in OVMS's order: model, JSON parse, special inputs, validation, run."""
-    servable = manager.resolve(name, version)
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise ServingError(Code.JSON_INVALID) from error
-    body = parse_predict_body(document, servable.inputs)
-    sequence_request = None
-    if servable.stateful:
-        sequence_request = extract_sequence_request(
-            body.special.get(SEQUENCE_ID), body.special.get(SEQUENCE_CONTROL_INPUT)
-        )
-    check_input_names(servable.inputs, body.names, len(body.special) if servable.stateful else 0)
-    arrays = {n: cast_input(spec, body.tensors[n]) for n, spec in servable.inputs.items()}
-    if sequence_request is None:
-        return predict_response(servable.infer(arrays), body, None)
-    outputs, sequence_id = servable.infer_in_sequence(arrays, sequence_request)
+    """One REST predict through the shared pipeline, answered in the body's own format."""
+    body, outputs, sequence_id = run_predict(manager, name, version, raw, JSON_INPUTS)
     return predict_response(outputs, body, sequence_id)
 
 
