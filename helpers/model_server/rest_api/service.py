@@ -4,9 +4,10 @@ import re
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 
 from helpers.model_server.core.manager import ModelManager
-from helpers.model_server.protocol.metadata import metadata_response
+from helpers.model_server.protocol.metadata import metadata_response, status_response
 from helpers.model_server.protocol.predict import run_predict
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.model_server.rest_api.bodies import JSON_INPUTS, predict_response
@@ -17,7 +18,6 @@ from helpers.model_server.rest_api.http import (
     JsonHandler,
     start_http_servers,
 )
-from helpers.serving.protocol import VersionState
 
 _URL = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,19}))?(?P<action>/metadata|:predict)?$"
@@ -31,21 +31,30 @@ def rest_predict(manager: ModelManager, name: str, version: int, raw: bytes) -> 
 
 
 def rest_status(manager: ModelManager, name: str, version: int) -> dict[str, Any]:
-    """GetModelStatus as TFS REST JSON."""
-    statuses = []
-    for entry in manager.status(name, version):
-        failed = entry.state == VersionState.LOADING and entry.error
-        statuses.append(
-            {
-                "version": str(entry.version),
-                "state": entry.state.name,
-                "status": {
-                    "error_code": "UNKNOWN" if failed else "OK",
-                    "error_message": entry.error if failed else "OK",
-                },
-            }
-        )
-    return {"model_version_status": statuses}
+    """GetModelStatus as TFS REST JSON: the gRPC message with proto names and default values."""
+    response = status_response(manager, name, version)
+    as_dict = json_format.MessageToDict(
+        response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return _in_field_order(response.DESCRIPTOR, as_dict)
+
+
+def _in_field_order(descriptor: Descriptor, as_dict: dict[str, Any]) -> dict[str, Any]:
+    """The same dict with its keys in field-number order, as OVMS's C++ JSON printer writes them."""
+    # MessageToDict appends the fields that hold their default value (`error_code` OK) last.
+    ordered: dict[str, Any] = {}
+    for field in descriptor.fields:
+        if field.name not in as_dict:
+            continue
+        value = as_dict[field.name]
+        message = field.message_type
+        if message is not None and not message.GetOptions().map_entry:
+            if field.is_repeated:
+                value = [_in_field_order(message, item) for item in value]
+            else:
+                value = _in_field_order(message, value)
+        ordered[field.name] = value
+    return ordered
 
 
 class RestHandler(JsonHandler):
