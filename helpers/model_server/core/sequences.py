@@ -47,6 +47,7 @@ class SequenceManager:
 
     def claim(self, request: SequenceRequest) -> Sequence:
         """Do the manager step of a request and return its sequence, claimed for this request."""
+        sequence: Sequence | None
         with self._lock:
             if request.control == Control.SEQUENCE_START:
                 sequence = self._create(request.sequence_id)

@@ -12,6 +12,7 @@ from helpers.model_server.protocol.predict import run_predict
 from helpers.model_server.protocol.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -23,9 +24,9 @@ log = logging.getLogger("model_server.grpc")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-def _version(model_spec: object) -> int:
+def _version(model_spec: model_pb2.ModelSpec) -> int:
     """The requested version number, 0 when none is given."""
-    return model_spec.version.value if model_spec.HasField("version") else 0  # type: ignore[attr-defined]
+    return model_spec.version.value if model_spec.HasField("version") else 0
 
 
 def _fail(context: grpc.ServicerContext, error: ServingError) -> None:

@@ -1,7 +1,7 @@
 """TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details."""
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sized
 
 import numpy as np
 
@@ -37,12 +37,12 @@ def _raw_special(inputs: TensorMap, name: str, field: str) -> RawSpecialInput | 
     return RawSpecialInput(shape, int(values[0]) if len(values) == 1 else None)
 
 
-def _well_formed(proto: tensor_pb2.TensorProto | None, values: object) -> bool:
-    """True when a special input has shape [1] and exactly one value in its field."""
+def _well_formed(proto: tensor_pb2.TensorProto | None, values: Sized | None) -> bool:
+    """True when a special input is absent, or has shape [1] and one value in its field."""
     if proto is None:
         return True
     dims = proto.tensor_shape.dim
-    return len(dims) == 1 and dims[0].size == 1 and len(values) == 1  # type: ignore[arg-type]
+    return len(dims) == 1 and dims[0].size == 1 and values is not None and len(values) == 1
 
 
 def sequence_request_from_protos(inputs: TensorMap) -> tuple[SequenceRequest, int]:

@@ -2,7 +2,11 @@
 
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.servable import Servable
-from helpers.model_server.protocol.protos import get_model_metadata_pb2, get_model_status_pb2
+from helpers.model_server.protocol.protos import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    meta_graph_pb2,
+)
 from helpers.model_server.protocol.signature import TensorSpec
 from helpers.serving.protocol import VersionState
 
@@ -11,12 +15,12 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 _ERROR_CODES = {"OK": 0, "UNKNOWN": 2, "FAILED_PRECONDITION": 9}
 
 
-def _fill_tensor_info(info: object, spec: TensorSpec) -> None:
+def _fill_tensor_info(info: meta_graph_pb2.TensorInfo, spec: TensorSpec) -> None:
     """Describe one input or output in a TensorInfo."""
-    info.name = spec.name  # type: ignore[attr-defined]
-    info.dtype = spec.element.tf_dtype  # type: ignore[attr-defined]
+    info.name = spec.name
+    info.dtype = spec.element.tf_dtype
     for size in spec.shape:
-        info.tensor_shape.dim.add().size = size  # type: ignore[attr-defined]
+        info.tensor_shape.dim.add().size = size
 
 
 def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:

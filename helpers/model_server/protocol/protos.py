@@ -5,6 +5,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -14,6 +15,7 @@ __all__ = [
     "get_model_metadata_pb2",
     "get_model_status_pb2",
     "meta_graph_pb2",
+    "model_pb2",
     "model_service_pb2_grpc",
     "predict_pb2",
     "prediction_service_pb2_grpc",

@@ -2,6 +2,7 @@
 a cap on open connections, and a stop that drains the requests in flight."""
 
 import contextlib
+import io
 import json
 import logging
 import re
@@ -61,6 +62,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     server_version = "helpers.model_server"
     timeout = REQUEST_TIMEOUT_SECONDS
     server: "DrainingServer"
+    rfile: io.BufferedReader  # makefile("rb") with the default buffering (rbufsize -1)
 
     def route(self, method: str) -> dict[str, Any]:
         """The JSON answer to one request (subclasses read the body with `read_body`)."""
