@@ -1,4 +1,7 @@
-"""Wire the pieces together: settings -> model manager -> front ends -> background threads."""
+"""Wire the pieces together: settings -> model manager -> front ends -> background threads.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import json
 import logging

@@ -1,4 +1,7 @@
-"""Read config.json: schema check (as OVMS's MODEL_CONFIG_DEFINITION), then each model entry."""
+"""Read config.json: schema check (as OVMS's MODEL_CONFIG_DEFINITION), then each model entry.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import json
 import logging

@@ -1,4 +1,7 @@
-"""All served models and their versions: load, reload, retire, and find the one a request names."""
+"""All served models and their versions: load, reload, retire, and find the one a request names.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import threading

@@ -1,4 +1,7 @@
-"""Per-model-version sequence bookkeeping: create, look up, terminate, remove, idle scan, ids."""
+"""Per-model-version sequence bookkeeping: create, look up, terminate, remove, idle scan, ids.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import threading

@@ -1,4 +1,7 @@
-"""A loaded model version: runs stateless requests, and stateful ones through its sequences."""
+"""A loaded model version: runs stateless requests, and stateful ones through its sequences.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 

@@ -1,4 +1,7 @@
-"""The gRPC front end: PredictionService (Predict, GetModelMetadata) and ModelService."""
+"""The gRPC front end: PredictionService (Predict, GetModelMetadata) and ModelService.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 from concurrent import futures

@@ -1,4 +1,7 @@
-"""TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details."""
+"""TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import math
 from collections.abc import Collection, Mapping, Sized

@@ -1,5 +1,7 @@
 """Stop the server when the process that launched it dies, even by SIGKILL (launcher servers only).
 
+Part of the model server taught in notebook 05 and used in notebook 06.
+
 `helpers.serving.launcher` puts its own pid in `HELPERS_MODEL_SERVER_PARENT_PID`. A killed parent
 runs no atexit handler, so the server would be orphaned; instead a thread polls `os.getppid()`,
 which changes when the parent is gone, and asks for the same graceful stop as SIGTERM. Without

@@ -1,4 +1,7 @@
-"""GetModelMetadata and GetModelStatus responses, shared by the gRPC and REST front ends."""
+"""GetModelMetadata and GetModelStatus responses, shared by the gRPC and REST front ends.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.servable import Servable

@@ -1,8 +1,10 @@
 """The one Predict pipeline of both front ends, in OVMS's order of checks.
 
-Taught in notebook 05. Each front end passes an `InputDecoder` for its wire form (gRPC
-TensorProtos, REST JSON) and encodes the outputs it gets back; the steps and their order live
-here only: model lookup, decoding, special inputs, input names, arrays, the run.
+Part of the model server taught in notebook 05 and used in notebook 06.
+
+Each front end passes an `InputDecoder` for its wire form (gRPC TensorProtos, REST JSON) and
+encodes the outputs it gets back; the steps and their order live here only: model lookup,
+decoding, special inputs, input names, arrays, the run.
 """
 
 from collections.abc import Collection

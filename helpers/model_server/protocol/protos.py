@@ -1,4 +1,8 @@
-"""The TensorFlow Serving messages and service stubs the server uses, in one place."""
+"""The TensorFlow Serving messages and service stubs the server uses, in one place.
+
+Part of the model server taught in notebook 05 and used in notebook 06; the benchmarks
+import the messages from here too.
+"""
 
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2

@@ -1,4 +1,7 @@
-"""The two reserved inputs of a stateful model, checked in OVMS's order (extractSpecialKeys)."""
+"""The two reserved inputs of a stateful model, checked in OVMS's order (extractSpecialKeys).
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 from dataclasses import dataclass
 

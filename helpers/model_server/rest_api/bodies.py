@@ -1,4 +1,7 @@
-"""TFS REST predict bodies: column ("inputs") and row ("instances") formats, with OVMS's rules."""
+"""TFS REST predict bodies: column ("inputs") and row ("instances") formats, with OVMS's rules.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import json
 from dataclasses import dataclass

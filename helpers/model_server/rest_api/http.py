@@ -1,5 +1,8 @@
 """HTTP/1.1 for a JSON API on the standard library: strict framing, JSON errors, keep-alive,
-a cap on open connections, and a stop that drains the requests in flight."""
+a cap on open connections, and a stop that drains the requests in flight.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import contextlib
 import io

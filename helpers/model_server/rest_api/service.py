@@ -1,4 +1,7 @@
-"""The TFS REST API (`/v1/models/...`): routes, predict and status, over `rest_http`."""
+"""The TFS REST API (`/v1/models/...`): routes, predict and status, over `rest_api.http`.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import re
 from typing import Any
