@@ -1,4 +1,7 @@
-"""`python -m helpers.model_server`: a drop-in for the `ovms` binary (OpenVINO IR models)."""
+"""`python -m helpers.model_server`: a drop-in for the `ovms` binary (OpenVINO IR models).
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import sys
 

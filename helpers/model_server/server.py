@@ -1,4 +1,7 @@
-"""Wire the pieces together: settings -> model manager -> front ends -> background threads."""
+"""Wire the pieces together: settings -> model manager -> front ends -> background threads.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import json
 import logging
@@ -9,9 +12,7 @@ from pathlib import Path
 import grpc
 import openvino as ov
 
-from helpers.model_server.config.cli import (
-    Settings,
-)
+from helpers.model_server.config.cli import Settings
 from helpers.model_server.config.config_file import ConfigFileError, parse_config_text
 from helpers.model_server.config.model_config import (
     ModelConfig,
@@ -22,12 +23,13 @@ from helpers.model_server.config.model_config import (
     parse_version_policy,
 )
 from helpers.model_server.core.background import RepositoryPoller, SequenceCleaner
-from helpers.model_server.core.manager import ModelManager, VersionState
+from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.grpc_api.service import start_grpc_server
 from helpers.model_server.process.logs import configure_logging
 from helpers.model_server.process.parent_watch import watch_parent
 from helpers.model_server.rest_api.http import DRAIN_SECONDS
 from helpers.model_server.rest_api.service import start_rest_server
+from helpers.serving.protocol import VersionState
 
 log = logging.getLogger("model_server.server")
 
@@ -40,27 +42,27 @@ SHUTDOWN_GRACE_SECONDS = DRAIN_SECONDS  # in-flight gRPC calls get what REST req
 
 def cli_model_config(settings: Settings) -> ModelConfig:
     """The single model described by --model_name/--model_path and the model flags."""
-    given = {name: settings.values[name] for name in settings.given}
-    check_stateful_keys(str(settings.model_name), given, bool(settings.stateful))
-    check_base_path(str(settings.model_path))  # before resolve(), which would hide the `..`
-    plugin = json.loads(str(settings.plugin_config)) if settings.plugin_config else {}
+    given = {name: getattr(settings, name) for name in settings.given}
+    check_stateful_keys(settings.model_name, given, settings.stateful)
+    check_base_path(settings.model_path)  # before resolve(), which would hide the `..`
+    plugin = json.loads(settings.plugin_config) if settings.plugin_config else {}
     if not isinstance(plugin, dict):
         raise ModelConfigError("plugin_config should be a JSON object")
     policy = settings.model_version_policy
     return ModelConfig(
-        name=str(settings.model_name),
-        base_path=Path(str(settings.model_path)).expanduser().resolve(),
-        batch_size=str(settings.batch_size) or None,
-        shape=str(settings.shape) or None,
-        layout=str(settings.layout) or None,
+        name=settings.model_name,
+        base_path=Path(settings.model_path).expanduser().resolve(),
+        batch_size=settings.batch_size or None,
+        shape=settings.shape or None,
+        layout=settings.layout or None,
         version_policy=parse_version_policy(policy) if policy else VersionPolicy(),
-        nireq=int(settings.nireq),  # type: ignore[call-overload]
-        target_device=str(settings.target_device),
+        nireq=settings.nireq,
+        target_device=settings.target_device,
         plugin_config=plugin,
-        stateful=bool(settings.stateful),
-        idle_sequence_cleanup=bool(settings.idle_sequence_cleanup),
-        low_latency_transformation=bool(settings.low_latency_transformation),
-        max_sequence_number=int(settings.max_sequence_number),  # type: ignore[call-overload]
+        stateful=settings.stateful,
+        idle_sequence_cleanup=settings.idle_sequence_cleanup,
+        low_latency_transformation=settings.low_latency_transformation,
+        max_sequence_number=settings.max_sequence_number,
     )
 
 
@@ -79,7 +81,7 @@ class ModelServer:
         """Initial load; False when the server must not start (OVMS: model manager failed)."""
         settings = self.settings
         if settings.config_path:
-            path = Path(str(settings.config_path)).expanduser().resolve()
+            path = Path(settings.config_path).expanduser().resolve()
             try:
                 self.config_text = path.read_text(encoding="utf-8")
                 configs = parse_config_text(self.config_text, path.parent)
@@ -106,19 +108,17 @@ class ModelServer:
         """Start the front ends and the background threads."""
         settings = self.settings
         if settings.port:
-            addresses = str(settings.grpc_bind_address).split(",")
-            grpc_server = start_grpc_server(
-                self.manager, addresses, int(settings.port), GRPC_THREADS
-            )  # type: ignore[call-overload]
+            addresses = settings.grpc_bind_address.split(",")
+            grpc_server = start_grpc_server(self.manager, addresses, settings.port, GRPC_THREADS)
             self._grpc_server = grpc_server
             self._stoppers.append(lambda: grpc_server.stop(SHUTDOWN_GRACE_SECONDS).wait())
             log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
         if settings.rest_port:
-            addresses = str(settings.rest_bind_address).split(",")
-            for rest in start_rest_server(self.manager, addresses, int(settings.rest_port)):  # type: ignore[call-overload]
+            addresses = settings.rest_bind_address.split(",")
+            for rest in start_rest_server(self.manager, addresses, settings.rest_port):
                 self._stoppers.append(rest.stop_and_drain)
             log.info("Started REST server on %s:%s", settings.rest_bind_address, settings.rest_port)
-        poll = int(settings.file_system_poll_wait_seconds)  # type: ignore[call-overload]
+        poll = settings.file_system_poll_wait_seconds
         if poll > 0:
             self._background(
                 RepositoryPoller(self.manager, poll, self.config_path, self.config_text)
@@ -145,7 +145,7 @@ class ModelServer:
 
 def run(settings: Settings) -> int:
     """Run until SIGTERM, SIGINT or the launching process exits; the exit code follows OVMS."""
-    configure_logging(str(settings.log_level), str(settings.log_path))
+    configure_logging(settings.log_level, settings.log_path)
     server = ModelServer(settings)
     if not server.load_models():
         return EXIT_FAILURE

@@ -1,0 +1,1 @@
+"""Configuration layer: the command line, config.json, one model's settings, the repository."""

@@ -1,43 +1,74 @@
-"""OVMS's command line: the same flag names, defaults, cxxopts parsing rules and validation."""
+"""OVMS's command line: the same flag names, defaults, cxxopts parsing rules and validation.
+
+Taught in notebook 05, which calls `parse_args` on the flags the launcher passes.
+"""
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from typing import Any
+
+from helpers.serving.protocol import UINT32_MAX
 
 EX_USAGE = 64
 _TRUE = re.compile(r"^(t|T)(rue)?$|^1$")
 _FALSE = re.compile(r"^(f|F)(alse)?$|^0$")
-_UINT32_MAX = 2**32 - 1
 LOG_LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 
-# name -> (kind, default); kinds: str, uint32, bool.
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every flag with its OVMS default (the one table of flags, in `--help` order), and `given`:
+    the names set explicitly on the command line."""
+
+    model_name: str = ""
+    model_path: str = ""
+    config_path: str = ""
+    port: int = 0
+    rest_port: int = 0
+    grpc_bind_address: str = "127.0.0.1"
+    rest_bind_address: str = "127.0.0.1"
+    grpc_workers: int = 1
+    rest_workers: int = 0
+    log_level: str = "INFO"
+    log_path: str = ""
+    file_system_poll_wait_seconds: int = 1
+    sequence_cleaner_poll_wait_minutes: int = 5
+    sequence_cleaner_poll_wait_seconds: int = 0
+    custom_node_resources_cleaner_interval_seconds: int = 300
+    stateful: bool = False
+    idle_sequence_cleanup: bool = True
+    low_latency_transformation: bool = False
+    max_sequence_number: int = 500
+    nireq: int = 0
+    target_device: str = "CPU"
+    plugin_config: str = ""
+    shape: str = ""
+    batch_size: str = ""
+    layout: str = ""
+    model_version_policy: str = ""
+    given: frozenset[str] = frozenset()
+
+    @property
+    def values(self) -> dict[str, object]:
+        """Every flag's value by name."""
+        return {name: getattr(self, name) for name in OPTIONS}
+
+    @property
+    def cleaner_interval_seconds(self) -> int:
+        """Idle-sequence scan interval; the seconds flag (ours) wins when given."""
+        if "sequence_cleaner_poll_wait_seconds" in self.given:
+            return self.sequence_cleaner_poll_wait_seconds
+        return 60 * self.sequence_cleaner_poll_wait_minutes
+
+
+# The cxxopts kind of each field type: OVMS's integer flags are all uint32.
+_KINDS: dict[object, str] = {str: "str", int: "uint32", bool: "bool"}
+# name -> (kind, default), read off Settings: every field but `given` is a flag.
 OPTIONS: dict[str, tuple[str, object]] = {
-    "model_name": ("str", ""),
-    "model_path": ("str", ""),
-    "config_path": ("str", ""),
-    "port": ("uint32", 0),
-    "rest_port": ("uint32", 0),
-    "grpc_bind_address": ("str", "127.0.0.1"),
-    "rest_bind_address": ("str", "127.0.0.1"),
-    "grpc_workers": ("uint32", 1),
-    "rest_workers": ("uint32", 0),
-    "log_level": ("str", "INFO"),
-    "log_path": ("str", ""),
-    "file_system_poll_wait_seconds": ("uint32", 1),
-    "sequence_cleaner_poll_wait_minutes": ("uint32", 5),
-    "sequence_cleaner_poll_wait_seconds": ("uint32", 0),
-    "custom_node_resources_cleaner_interval_seconds": ("uint32", 300),
-    "stateful": ("bool", False),
-    "idle_sequence_cleanup": ("bool", True),
-    "low_latency_transformation": ("bool", False),
-    "max_sequence_number": ("uint32", 500),
-    "nireq": ("uint32", 0),
-    "target_device": ("str", "CPU"),
-    "plugin_config": ("str", ""),
-    "shape": ("str", ""),
-    "batch_size": ("str", ""),
-    "layout": ("str", ""),
-    "model_version_policy": ("str", ""),
+    flag.name: (_KINDS[flag.type], flag.default)
+    for flag in fields(Settings)
+    if flag.name != "given"
 }
 STATEFUL_FLAGS_NEED_STATEFUL = (
     "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
@@ -67,29 +98,7 @@ class HelpRequested(Exception):
     """`--help` was given."""
 
 
-@dataclass
-class Settings:
-    """Parsed flags; `given` holds the names set explicitly on the command line."""
-
-    values: dict[str, object]
-    given: set[str] = field(default_factory=set)
-
-    def __getattr__(self, name: str) -> object:
-        """Flag values as attributes."""
-        try:
-            return self.values[name]
-        except KeyError as error:
-            raise AttributeError(name) from error
-
-    @property
-    def cleaner_interval_seconds(self) -> int:
-        """Idle-sequence scan interval; the seconds flag (ours) wins when given."""
-        if "sequence_cleaner_poll_wait_seconds" in self.given:
-            return int(self.values["sequence_cleaner_poll_wait_seconds"])  # type: ignore[call-overload]
-        return 60 * int(self.values["sequence_cleaner_poll_wait_minutes"])  # type: ignore[call-overload]
-
-
-def _convert(name: str, kind: str, text: str) -> object:
+def _convert(kind: str, text: str) -> str | int | bool:
     """Convert one flag value as cxxopts would."""
     if kind == "bool":
         if _TRUE.match(text):
@@ -98,7 +107,7 @@ def _convert(name: str, kind: str, text: str) -> object:
             return False
         raise UsageError(f"error parsing options: Argument \u2018{text}\u2019 failed to parse")
     if kind == "uint32":
-        if not re.fullmatch(r"\d+", text) or int(text) > _UINT32_MAX:
+        if not re.fullmatch(r"\d+", text) or int(text) > UINT32_MAX:
             raise UsageError(f"error parsing options: Argument \u2018{text}\u2019 failed to parse")
         return int(text)
     return text
@@ -106,8 +115,7 @@ def _convert(name: str, kind: str, text: str) -> object:
 
 def parse_args(argv: list[str]) -> Settings:
     """Parse flags with cxxopts rules: a bool never takes the next token, `=` is optional."""
-    values = {name: default for name, (_, default) in OPTIONS.items()}
-    given: set[str] = set()
+    given: dict[str, Any] = {}  # name -> value, of its field's type (by its kind)
     unmatched: list[str] = []
     i = 0
     while i < len(argv):
@@ -131,41 +139,40 @@ def parse_args(argv: list[str]) -> Settings:
                 )
             value = argv[i]
             i += 1
-        values[name] = _convert(name, kind, value)
-        given.add(name)
+        given[name] = _convert(kind, value)
     if unmatched:
         raise UsageError(
             "error parsing options - unmatched arguments: " + "".join(f"{u}, " for u in unmatched)
         )
-    settings = Settings(values, given)
+    settings = Settings(**given, given=frozenset(given))
     validate(settings)
     return settings
 
 
 def validate(settings: Settings) -> None:
     """OVMS's Config::validate checks, with its messages."""
-    given, values = settings.given, settings.values
-    if not values["stateful"] and given & {
+    given = settings.given
+    if not settings.stateful and given & {
         "low_latency_transformation",
         "max_sequence_number",
         "idle_sequence_cleanup",
     }:
         raise UsageError(STATEFUL_FLAGS_NEED_STATEFUL)
-    has_config = bool(values["config_path"])
-    if has_config and (values["model_name"] or values["model_path"]):
+    has_config = bool(settings.config_path)
+    if has_config and (settings.model_name or settings.model_path):
         raise UsageError(BOTH_MODES)
-    if not has_config and not (values["model_name"] and values["model_path"]):
+    if not has_config and not (settings.model_name and settings.model_path):
         raise UsageError(NO_MODE)
     if has_config and given & set(_MODEL_PARAMETERS):
         raise UsageError(CLI_EXCLUSIVE_WITH_CONFIG)
-    if values["port"] == 0 and values["rest_port"] == 0:
+    if settings.port == 0 and settings.rest_port == 0:
         raise UsageError(PORTS_UNSET)
-    if values["port"] == values["rest_port"]:
+    if settings.port == settings.rest_port:
         raise UsageError(PORTS_EQUAL)
     cores = os.cpu_count() or 1
-    if not 1 <= int(values["grpc_workers"]) <= cores:  # type: ignore[call-overload]
+    if not 1 <= settings.grpc_workers <= cores:
         raise UsageError(f"grpc_workers count should be from 1 to CPU core count : {cores}")
-    if values["log_level"] not in LOG_LEVELS:
+    if settings.log_level not in LOG_LEVELS:
         raise UsageError(BAD_LOG_LEVEL)
 
 

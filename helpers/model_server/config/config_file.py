@@ -1,4 +1,7 @@
-"""Read config.json: schema check (as OVMS's MODEL_CONFIG_DEFINITION), then each model entry."""
+"""Read config.json: schema check (as OVMS's MODEL_CONFIG_DEFINITION), then each model entry.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import json
 import logging
@@ -24,8 +27,9 @@ class ConfigFileError(ValueError):
 
 def _is_int(value: object, minimum: int | None = None) -> bool:
     """A JSON integer (not a bool), optionally with a lower bound."""
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    return ok and (minimum is None or value >= minimum)  # type: ignore[operator]
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return minimum is None or value >= minimum
 
 
 def _is_str_or_str_map(value: object) -> bool:

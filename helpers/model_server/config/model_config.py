@@ -1,4 +1,7 @@
-"""One model's settings (from the CLI or a config.json entry) and OVMS's parse-time rules."""
+"""One model's settings (from the CLI or a config.json entry) and OVMS's parse-time rules.
+
+Taught in notebook 05, which checks config.json entries with `model_config_from_entry`.
+"""
 
 import json
 import logging
@@ -6,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.serving.protocol import UINT32_MAX
+
 log = logging.getLogger("model_server.config")
 
-UINT32_MAX = 2**32 - 1
 DEFAULT_MAX_SEQUENCE_NUMBER = 500
 STATEFUL_ONLY_KEYS: tuple[str, ...] = (
     "low_latency_transformation",

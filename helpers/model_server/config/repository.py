@@ -1,4 +1,7 @@
-"""The model repository on disk: numeric version folders and the model file inside each."""
+"""The model repository on disk: numeric version folders and the model file inside each.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import os

@@ -1,0 +1,1 @@
+"""Core layer: the model manager, loading, servables, infer-request pool, sequences, threads."""

@@ -1,4 +1,7 @@
-"""The two background threads: file-system/config polling and the idle-sequence cleaner."""
+"""The two background threads: file-system/config polling and the idle-sequence cleaner.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import threading

@@ -1,4 +1,7 @@
-"""A fixed pool of OpenVINO infer requests, each with its input views and states looked up once."""
+"""A fixed pool of OpenVINO infer requests, each with its input views and states looked up once.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import queue

@@ -1,4 +1,7 @@
-"""Turn one version folder into a Servable: read, LowLatency2, reshape, compile, make the pool."""
+"""Turn one version folder into a Servable: read, LowLatency2, reshape, compile, make the pool.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import json
 import logging

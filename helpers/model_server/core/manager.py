@@ -1,9 +1,11 @@
-"""All served models and their versions: load, reload, retire, and find the one a request names."""
+"""All served models and their versions: load, reload, retire, and find the one a request names.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import threading
 from dataclasses import dataclass
-from enum import IntEnum
 
 import openvino as ov
 
@@ -13,20 +15,11 @@ from helpers.model_server.core.loader import LoadError, load_servable
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import VersionState
 
 log = logging.getLogger("model_server.manager")
 
 TYPE_CHANGE = "Model type cannot be changed after it is loaded"
-
-
-class VersionState(IntEnum):
-    """ModelVersionStatus.State numbers of the TF Serving API."""
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
 
 
 @dataclass

@@ -1,12 +1,16 @@
-"""Per-model-version sequence bookkeeping: create, look up, terminate, remove, idle scan, ids."""
+"""Per-model-version sequence bookkeeping: create, look up, terminate, remove, idle scan, ids.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import threading
 from dataclasses import dataclass, field
 
 from helpers.model_server.core.infer_pool import SavedState
-from helpers.model_server.protocol.special_inputs import UINT64_MAX, Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import UINT64_MAX, Control
 
 log = logging.getLogger("model_server.sequences")
 
@@ -46,6 +50,7 @@ class SequenceManager:
 
     def claim(self, request: SequenceRequest) -> Sequence:
         """Do the manager step of a request and return its sequence, claimed for this request."""
+        sequence: Sequence | None
         with self._lock:
             if request.control == Control.SEQUENCE_START:
                 sequence = self._create(request.sequence_id)

@@ -1,4 +1,7 @@
-"""A loaded model version: runs stateless requests, and stateful ones through its sequences."""
+"""A loaded model version: runs stateless requests, and stateful ones through its sequences.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 
@@ -7,8 +10,9 @@ import numpy as np
 from helpers.model_server.core.infer_pool import InferPool, InferSlot
 from helpers.model_server.core.sequences import Sequence, SequenceManager
 from helpers.model_server.protocol.signature import TensorSpec
-from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import Control
 
 log = logging.getLogger("model_server.servable")
 

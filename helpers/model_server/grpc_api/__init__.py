@@ -1,0 +1,1 @@
+"""gRPC adapter: TF Serving's PredictionService and ModelService over the protocol layer."""

@@ -1,38 +1,35 @@
-"""The gRPC front end: PredictionService (Predict, GetModelMetadata) and ModelService."""
+"""The gRPC front end: PredictionService (Predict, GetModelMetadata) and ModelService.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 from concurrent import futures
 
 import grpc
-import numpy as np
 
 from helpers.model_server.core.manager import ModelManager
-from helpers.model_server.grpc_api.tensors import (
-    array_from_proto,
-    fast_array,
-    fill_proto,
-    fill_sequence_id,
-    sequence_request_from_protos,
-)
+from helpers.model_server.grpc_api.tensors import PROTO_INPUTS, fill_proto, fill_sequence_id
 from helpers.model_server.protocol.metadata import metadata_response, status_response
+from helpers.model_server.protocol.predict import run_predict
 from helpers.model_server.protocol.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.protocol.validation import check_input_names
 
 log = logging.getLogger("model_server.grpc")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-def _version(model_spec: object) -> int:
+def _version(model_spec: model_pb2.ModelSpec) -> int:
     """The requested version number, 0 when none is given."""
-    return model_spec.version.value if model_spec.HasField("version") else 0  # type: ignore[attr-defined]
+    return model_spec.version.value if model_spec.HasField("version") else 0
 
 
 def _fail(context: grpc.ServicerContext, error: ServingError) -> None:
@@ -44,24 +41,13 @@ def _fail(context: grpc.ServicerContext, error: ServingError) -> None:
 def predict(
     manager: ModelManager, request: predict_pb2.PredictRequest
 ) -> predict_pb2.PredictResponse:
-    """Run one Predict in OVMS's order of checks."""
+    """Run one Predict through the shared pipeline; the outputs as TensorProtos."""
     spec = request.model_spec
-    servable = manager.resolve(spec.name, _version(spec))
-    inputs = request.inputs
-    sequence_request, special_count = None, 0
-    if servable.stateful:
-        sequence_request, special_count = sequence_request_from_protos(inputs)
-    check_input_names(servable.inputs, inputs, special_count)
-    arrays: dict[str, np.ndarray] = {}
-    for name, input_spec in servable.inputs.items():
-        proto = inputs[name]
-        array = fast_array(input_spec, proto)
-        arrays[name] = array if array is not None else array_from_proto(input_spec, proto)
+    _, outputs, sequence_id = run_predict(
+        manager, spec.name, _version(spec), request.inputs, PROTO_INPUTS
+    )
     response = predict_pb2.PredictResponse()
-    if sequence_request is None:
-        outputs = servable.infer(arrays)
-    else:
-        outputs, sequence_id = servable.infer_in_sequence(arrays, sequence_request)
+    if sequence_id is not None:
         fill_sequence_id(response, sequence_id)
     response_outputs = response.outputs
     for name, array in outputs.items():

@@ -1,17 +1,18 @@
-"""TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details."""
+"""TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sized
 
 import numpy as np
 
+from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.dtypes import BY_NUMPY, VALUE_FIELD_NUMPY, precision_of_tf_dtype
 from helpers.model_server.protocol.protos import predict_pb2, tensor_pb2
 from helpers.model_server.protocol.signature import TensorSpec
 from helpers.model_server.protocol.special_inputs import (
-    SEQUENCE_CONTROL_INPUT,
-    SEQUENCE_ID,
-    Control,
     RawSpecialInput,
     SequenceRequest,
     extract_sequence_request,
@@ -22,6 +23,7 @@ from helpers.model_server.protocol.validation import (
     check_precision,
     check_shape,
 )
+from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
 
 TensorMap = Mapping[str, tensor_pb2.TensorProto]
 _DT_UINT64 = BY_NUMPY[np.dtype(np.uint64)].tf_dtype
@@ -38,12 +40,12 @@ def _raw_special(inputs: TensorMap, name: str, field: str) -> RawSpecialInput | 
     return RawSpecialInput(shape, int(values[0]) if len(values) == 1 else None)
 
 
-def _well_formed(proto: tensor_pb2.TensorProto | None, values: object) -> bool:
-    """True when a special input has shape [1] and exactly one value in its field."""
+def _well_formed(proto: tensor_pb2.TensorProto | None, values: Sized | None) -> bool:
+    """True when a special input is absent, or has shape [1] and one value in its field."""
     if proto is None:
         return True
     dims = proto.tensor_shape.dim
-    return len(dims) == 1 and dims[0].size == 1 and len(values) == 1  # type: ignore[arg-type]
+    return len(dims) == 1 and dims[0].size == 1 and values is not None and len(values) == 1
 
 
 def sequence_request_from_protos(inputs: TensorMap) -> tuple[SequenceRequest, int]:
@@ -107,6 +109,31 @@ def array_from_proto(spec: TensorSpec, proto: tensor_pb2.TensorProto) -> np.ndar
     if spec.element.precision == "FP16":
         return wire.astype(np.uint16).view(np.float16).reshape(shape)
     return wire.astype(dtype, copy=False).reshape(shape)
+
+
+class ProtoInputs:
+    """The gRPC wire form of a Predict's inputs: the request's map of TensorProtos."""
+
+    def decode(self, raw: TensorMap, servable: Servable) -> TensorMap:
+        """The map itself: each TensorProto is decoded when its input is read."""
+        return raw
+
+    def special_inputs(self, decoded: TensorMap) -> tuple[SequenceRequest, int]:
+        """The sequence request and the number of special inputs present."""
+        return sequence_request_from_protos(decoded)
+
+    def input_names(self, decoded: TensorMap) -> Collection[str]:
+        """The names of the tensors sent (the map's keys, without a copy)."""
+        return decoded
+
+    def array(self, decoded: TensorMap, spec: TensorSpec) -> np.ndarray:
+        """One input's array: `fast_array` when it applies, else every check in OVMS's order."""
+        proto = decoded[spec.name]
+        array = fast_array(spec, proto)
+        return array if array is not None else array_from_proto(spec, proto)
+
+
+PROTO_INPUTS = ProtoInputs()
 
 
 def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:

@@ -1,0 +1,1 @@
+"""Process plumbing: logging, heap trimming, the parent watch, protos without TensorFlow."""

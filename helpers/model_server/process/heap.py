@@ -1,4 +1,7 @@
-"""Give freed heap memory back to the OS, as OVMS's cleaner does with `malloc_trim(0)`."""
+"""Give freed heap memory back to the OS, as OVMS's cleaner does with `malloc_trim(0)`.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import ctypes
 import ctypes.util

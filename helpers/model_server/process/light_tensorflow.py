@@ -1,5 +1,8 @@
 """Let the TensorFlow Serving protos import without running `tensorflow/__init__.py`.
 
+Part of the model server taught in notebook 05 and used in notebook 06; the benchmarks
+install it too.
+
 The `tensorflow_serving.apis` modules import `tensorflow.core.framework.*_pb2`, and importing any
 `tensorflow.*` module first executes `tensorflow/__init__.py`, which loads all of TensorFlow
 (~2.7 s, ~600 MB). The generated `*_pb2` modules need only `protobuf`. A meta-path finder answers

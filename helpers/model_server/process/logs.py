@@ -1,4 +1,7 @@
-"""Logging to stderr (and optionally a file) in an OVMS-like line format."""
+"""Logging to stderr (and optionally a file) in an OVMS-like line format.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import logging
 import sys

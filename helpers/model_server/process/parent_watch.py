@@ -1,5 +1,7 @@
 """Stop the server when the process that launched it dies, even by SIGKILL (launcher servers only).
 
+Part of the model server taught in notebook 05 and used in notebook 06.
+
 `helpers.serving.launcher` puts its own pid in `HELPERS_MODEL_SERVER_PARENT_PID`. A killed parent
 runs no atexit handler, so the server would be orphaned; instead a thread polls `os.getppid()`,
 which changes when the parent is gone, and asks for the same graceful stop as SIGTERM. Without
@@ -10,9 +12,10 @@ import logging
 import os
 import threading
 
+from helpers.serving.protocol import PARENT_PID_VARIABLE
+
 log = logging.getLogger("model_server.parent_watch")
 
-PARENT_PID_VARIABLE = "HELPERS_MODEL_SERVER_PARENT_PID"
 POLL_SECONDS = 0.5
 
 

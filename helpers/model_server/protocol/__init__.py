@@ -1,0 +1,1 @@
+"""Protocol layer, shared by both front ends: statuses, types, checks, the Predict pipeline."""

@@ -1,4 +1,8 @@
-"""One table of element types: OVMS precision name, TF DataType, numpy dtype, TensorProto field."""
+"""One table of element types: OVMS precision name, TF DataType, numpy dtype, TensorProto field.
+
+Part of the model server taught in notebook 05 and used in notebook 06; `helpers.serving.client`
+reads it too.
+"""
 
 from dataclasses import dataclass
 

@@ -1,21 +1,29 @@
-"""GetModelMetadata and GetModelStatus responses, shared by the gRPC and REST front ends."""
+"""GetModelMetadata and GetModelStatus responses, shared by the gRPC and REST front ends.
 
-from helpers.model_server.core.manager import ModelManager, VersionState
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
+
+from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.servable import Servable
-from helpers.model_server.protocol.protos import get_model_metadata_pb2, get_model_status_pb2
+from helpers.model_server.protocol.protos import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    meta_graph_pb2,
+)
 from helpers.model_server.protocol.signature import TensorSpec
+from helpers.serving.protocol import VersionState
 
 SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 _ERROR_CODES = {"OK": 0, "UNKNOWN": 2, "FAILED_PRECONDITION": 9}
 
 
-def _fill_tensor_info(info: object, spec: TensorSpec) -> None:
+def _fill_tensor_info(info: meta_graph_pb2.TensorInfo, spec: TensorSpec) -> None:
     """Describe one input or output in a TensorInfo."""
-    info.name = spec.name  # type: ignore[attr-defined]
-    info.dtype = spec.element.tf_dtype  # type: ignore[attr-defined]
+    info.name = spec.name
+    info.dtype = spec.element.tf_dtype
     for size in spec.shape:
-        info.tensor_shape.dim.add().size = size  # type: ignore[attr-defined]
+        info.tensor_shape.dim.add().size = size
 
 
 def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:

@@ -1,4 +1,7 @@
-"""What a served model expects: its inputs and outputs with element type and shape."""
+"""What a served model expects: its inputs and outputs with element type and shape.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 from dataclasses import dataclass, field
 

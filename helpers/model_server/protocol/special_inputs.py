@@ -1,23 +1,12 @@
-"""The two reserved inputs of a stateful model, checked in OVMS's order (extractSpecialKeys)."""
+"""The two reserved inputs of a stateful model, checked in OVMS's order (extractSpecialKeys).
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 from helpers.model_server.protocol.status import Code, ServingError
-
-SEQUENCE_ID = "sequence_id"
-SEQUENCE_CONTROL_INPUT = "sequence_control_input"
-SPECIAL_INPUT_NAMES: frozenset[str] = frozenset({SEQUENCE_ID, SEQUENCE_CONTROL_INPUT})
-UINT32_MAX = 2**32 - 1
-UINT64_MAX = 2**64 - 1
-
-
-class Control(IntEnum):
-    """Values of `sequence_control_input`."""
-
-    NO_CONTROL = 0
-    SEQUENCE_START = 1
-    SEQUENCE_END = 2
+from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
 
 
 @dataclass(frozen=True)

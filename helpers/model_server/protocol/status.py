@@ -1,4 +1,7 @@
-"""OVMS status codes: the exact message, gRPC code and HTTP code of every error we return."""
+"""OVMS status codes: the exact message, gRPC code and HTTP code of every error we return.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 from enum import Enum
 

@@ -1,4 +1,7 @@
-"""Standard request validation in OVMS order: count, names, precision, dims, batch, shape, size."""
+"""Standard request validation in OVMS order: count, names, precision, dims, batch, shape, size.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 from collections.abc import Collection, Mapping
 

@@ -1,22 +1,30 @@
-"""TFS REST predict bodies: column ("inputs") and row ("instances") formats, with OVMS's rules."""
+"""TFS REST predict bodies: column ("inputs") and row ("instances") formats, with OVMS's rules.
 
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
+
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from helpers.model_server.core.servable import Outputs
+from helpers.model_server.core.servable import Outputs, Servable
 from helpers.model_server.protocol.signature import TensorSpec
 from helpers.model_server.protocol.special_inputs import (
+    RawSpecialInput,
+    SequenceRequest,
+    extract_sequence_request,
+)
+from helpers.model_server.protocol.status import Code, ServingError
+from helpers.model_server.protocol.validation import check_shape
+from helpers.serving.protocol import (
     SEQUENCE_CONTROL_INPUT,
     SEQUENCE_ID,
     SPECIAL_INPUT_NAMES,
     UINT32_MAX,
     UINT64_MAX,
-    RawSpecialInput,
 )
-from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.protocol.validation import check_shape
 
 _ALLOWED_KINDS: dict[str, str] = {"f": "iuf", "i": "iu", "u": "iu", "b": "b"}
 _SPECIAL_MAX = {SEQUENCE_ID: UINT64_MAX, SEQUENCE_CONTROL_INPUT: UINT32_MAX}
@@ -136,6 +144,37 @@ def cast_input(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
         raise ServingError(Code.REST_COULD_NOT_PARSE_INPUT)
     with np.errstate(over="ignore"):  # 1e308 for an f32 input becomes inf, as a C cast does
         return array.astype(target, copy=False)
+
+
+class JsonInputs:
+    """The REST wire form of a Predict's inputs: a JSON body, parsed once the model is known."""
+
+    def decode(self, raw: bytes, servable: Servable) -> ParsedBody:
+        """Parse the JSON, then split it into tensors and special inputs for this model."""
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            raise ServingError(Code.JSON_INVALID) from error
+        return parse_predict_body(document, servable.inputs)
+
+    def special_inputs(self, decoded: ParsedBody) -> tuple[SequenceRequest, int]:
+        """The sequence request and the number of special inputs present."""
+        special = decoded.special
+        request = extract_sequence_request(
+            special.get(SEQUENCE_ID), special.get(SEQUENCE_CONTROL_INPUT)
+        )
+        return request, len(special)
+
+    def input_names(self, decoded: ParsedBody) -> list[str]:
+        """Every tensor name sent, special inputs included."""
+        return decoded.names
+
+    def array(self, decoded: ParsedBody, spec: TensorSpec) -> np.ndarray:
+        """One input's array, shape-checked and cast to its element type."""
+        return cast_input(spec, decoded.tensors[spec.name])
+
+
+JSON_INPUTS = JsonInputs()
 
 
 def predict_response(outputs: Outputs, body: ParsedBody, sequence_id: int | None) -> dict[str, Any]:

@@ -1,7 +1,11 @@
 """HTTP/1.1 for a JSON API on the standard library: strict framing, JSON errors, keep-alive,
-a cap on open connections, and a stop that drains the requests in flight."""
+a cap on open connections, and a stop that drains the requests in flight.
+
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
 
 import contextlib
+import io
 import json
 import logging
 import re
@@ -61,6 +65,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     server_version = "helpers.model_server"
     timeout = REQUEST_TIMEOUT_SECONDS
     server: "DrainingServer"
+    rfile: io.BufferedReader  # makefile("rb") with the default buffering (rbufsize -1)
 
     def route(self, method: str) -> dict[str, Any]:
         """The JSON answer to one request (subclasses read the body with `read_body`)."""

@@ -1,21 +1,19 @@
-"""The TFS REST API (`/v1/models/...`): routes, predict and status, over `rest_http`."""
+"""The TFS REST API (`/v1/models/...`): routes, predict and status, over `rest_api.http`.
 
-import json
+Part of the model server taught in notebook 05 and used in notebook 06.
+"""
+
 import re
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 
-from helpers.model_server.core.manager import ModelManager, VersionState
-from helpers.model_server.protocol.metadata import metadata_response
-from helpers.model_server.protocol.special_inputs import (
-    SEQUENCE_CONTROL_INPUT,
-    SEQUENCE_ID,
-    extract_sequence_request,
-)
+from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.protocol.metadata import metadata_response, status_response
+from helpers.model_server.protocol.predict import run_predict
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.protocol.validation import check_input_names
-from helpers.model_server.rest_api.bodies import cast_input, parse_predict_body, predict_response
+from helpers.model_server.rest_api.bodies import JSON_INPUTS, predict_response
 from helpers.model_server.rest_api.http import (
     MAX_CONNECTIONS,
     REQUEST_TIMEOUT_SECONDS,
@@ -30,42 +28,36 @@ _URL = re.compile(
 
 
 def rest_predict(manager: ModelManager, name: str, version: int, raw: bytes) -> dict[str, Any]:
-    """One REST predict, in OVMS's order: model, JSON parse, special inputs, validation, run."""
-    servable = manager.resolve(name, version)
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise ServingError(Code.JSON_INVALID) from error
-    body = parse_predict_body(document, servable.inputs)
-    sequence_request = None
-    if servable.stateful:
-        sequence_request = extract_sequence_request(
-            body.special.get(SEQUENCE_ID), body.special.get(SEQUENCE_CONTROL_INPUT)
-        )
-    check_input_names(servable.inputs, body.names, len(body.special) if servable.stateful else 0)
-    arrays = {n: cast_input(spec, body.tensors[n]) for n, spec in servable.inputs.items()}
-    if sequence_request is None:
-        return predict_response(servable.infer(arrays), body, None)
-    outputs, sequence_id = servable.infer_in_sequence(arrays, sequence_request)
+    """One REST predict through the shared pipeline, answered in the body's own format."""
+    body, outputs, sequence_id = run_predict(manager, name, version, raw, JSON_INPUTS)
     return predict_response(outputs, body, sequence_id)
 
 
 def rest_status(manager: ModelManager, name: str, version: int) -> dict[str, Any]:
-    """GetModelStatus as TFS REST JSON."""
-    statuses = []
-    for entry in manager.status(name, version):
-        failed = entry.state == VersionState.LOADING and entry.error
-        statuses.append(
-            {
-                "version": str(entry.version),
-                "state": entry.state.name,
-                "status": {
-                    "error_code": "UNKNOWN" if failed else "OK",
-                    "error_message": entry.error if failed else "OK",
-                },
-            }
-        )
-    return {"model_version_status": statuses}
+    """GetModelStatus as TFS REST JSON: the gRPC message with proto names and default values."""
+    response = status_response(manager, name, version)
+    as_dict = json_format.MessageToDict(
+        response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return _in_field_order(response.DESCRIPTOR, as_dict)
+
+
+def _in_field_order(descriptor: Descriptor, as_dict: dict[str, Any]) -> dict[str, Any]:
+    """The same dict with its keys in field-number order, as OVMS's C++ JSON printer writes them."""
+    # MessageToDict appends the fields that hold their default value (`error_code` OK) last.
+    ordered: dict[str, Any] = {}
+    for field in descriptor.fields:
+        if field.name not in as_dict:
+            continue
+        value = as_dict[field.name]
+        message = field.message_type
+        if message is not None and not message.GetOptions().map_entry:
+            if field.is_repeated:
+                value = [_in_field_order(message, item) for item in value]
+            else:
+                value = _in_field_order(message, value)
+        ordered[field.name] = value
+    return ordered
 
 
 class RestHandler(JsonHandler):
