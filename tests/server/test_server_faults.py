@@ -465,6 +465,7 @@ LAUNCHING_PARENT = """
 import sys, time
 from pathlib import Path
 from helpers.serving import launcher
+from helpers.serving.repository import write_model_repository
 from helpers.models.summator import build_summator
 
 root, report = Path(sys.argv[1]), Path(sys.argv[2])
