@@ -9,20 +9,29 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from srv_tfs import END, START, get_model_status_pb2, make_ndarray, make_tensor_proto, predict_pb2
 
 from helpers.models.summator import build_summator
 from helpers.serving import launcher
 from helpers.serving.client import StatefulSequence, predict_request, to_ndarray
 from helpers.serving.repository import write_config, write_model_repository
+from tests.server.support.requests import (
+    END,
+    START,
+    get_model_status_pb2,
+    make_ndarray,
+    make_tensor_proto,
+    predict_pb2,
+)
+from tests.server.support.servers import serve_repository
 
 
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory):
+    """The summator served from command-line flags (as `launcher.serve_model` serves it)."""
     repository = tmp_path_factory.mktemp("cli_repo")
-    handle = launcher.serve_model(build_summator(), "summator", repository)
-    yield handle
-    handle.stop()
+    models = {"summator": build_summator()}
+    with serve_repository(repository, models, model_name="summator") as handle:
+        yield handle
 
 
 def test_article_client_code_runs_unchanged(cli_server):

@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from srv_tfs import rest
+
+from tests.server.support.requests import rest
 
 PREDICT = "/v1/models/summator:predict"
 
