@@ -60,7 +60,7 @@ NEED_STATEFUL = (
         ),
     ],
 )
-def test_invalid_command_lines(argv, message):
+def test_invalid_command_lines_get_the_ovms_messages(argv, message):
     with pytest.raises(UsageError) as caught:
         parse_args(argv)
     assert str(caught.value) == message

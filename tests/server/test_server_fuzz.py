@@ -739,7 +739,7 @@ def test_valid_request_after_an_inference_error_succeeds(channel):
     np.testing.assert_array_equal(output(response, "sum"), ids)
 
 
-def test_zz_side_sequences_unaffected_and_server_alive(server, side, shadow):
+def test_finally_the_side_sequences_were_exact_and_the_server_is_healthy(server, side, shadow):
     """Runs last: the side sequences saw no error and no wrong sum; the server is healthy."""
     side.stop()
     print(f"\nside sequences: {side.steps} steps, completed {dict(side.completed)}")

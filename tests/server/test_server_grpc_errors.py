@@ -165,7 +165,7 @@ def test_failed_validation_does_not_touch_the_sequence(channel):
     assert output(predict(channel, request("summator", summator_x(1.0), 9200, END)))[0, 0] == 6.0
 
 
-def test_garbage_bytes_instead_of_a_request(channel, main_server):
+def test_garbage_bytes_instead_of_a_request_leave_the_server_up(channel, main_server):
     raw = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
     with pytest.raises(grpc.RpcError) as caught:
         raw(b"\xff\xff\xff\xff garbage", timeout=10)

@@ -57,7 +57,7 @@ def test_article_client_code_runs_unchanged(cli_server):
     assert got == np.cumsum(values).tolist()
 
 
-def test_stateful_sequence_helper_and_context_manager(cli_server):
+def test_stateful_sequence_sums_and_ends_its_sequence_on_exit(cli_server):
     values = np.array([3.0, 4.0, 5.0], np.float32)
     with grpc.insecure_channel(cli_server.grpc_address) as channel:
         with StatefulSequence(channel, "summator", "y") as sequence:
@@ -127,7 +127,7 @@ def test_docker_command_for_real_ovms(tmp_path):
     ]
 
 
-def test_write_config_layout(tmp_path):
+def test_write_config_writes_one_entry_per_model(tmp_path):
     path = write_config(tmp_path, [{"name": "a", "stateful": True}])
     assert path.read_text().count('"config"') == 1 and path.name == "config.json"
 

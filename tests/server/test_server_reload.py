@@ -44,7 +44,7 @@ def is_missing(chan, sequence_id, version=None):
     return False
 
 
-def test_reload_flow(reload_server):
+def test_new_versions_and_config_changes_reload_and_drop_sequences(reload_server):
     handle, root = reload_server
     with grpc.insecure_channel(handle.grpc_address) as chan:
         predict(chan, request("summator", summator_x(1.0), 10, START))

@@ -322,7 +322,7 @@ def test_body_cut_short_is_never_run(server: launcher.ServerHandle, side: SideSe
     assert_server_healthy(server, side)  # the step was not applied
 
 
-def test_body_cut_short_by_reset(
+def test_body_cut_short_by_a_reset_leaves_the_server_healthy(
     server: launcher.ServerHandle, side: SideSequence
 ) -> None:
     body = side.rest_body(side.next_value())
@@ -367,7 +367,7 @@ def test_silent_and_stalled_clients_do_not_disturb(
     assert_server_healthy(server, side)
 
 
-def test_pipelined_keep_alive_requests(
+def test_pipelined_keep_alive_requests_are_answered_in_order(
     server: launcher.ServerHandle, side: SideSequence
 ) -> None:
     values = [side.next_value() for _ in range(3)]
