@@ -218,8 +218,8 @@ def _mutate_tensor(draw: st.DrawFn, proto: tensor_pb2.TensorProto) -> None:
     elif change == "typed":  # the same count of values, in the dtype's typed field
         count = len(proto.tensor_content) // itemsize
         proto.ClearField("tensor_content")
-        values = st.lists(_FIELD_VALUES[field], min_size=count, max_size=count)
-        getattr(proto, field).extend(draw(values))
+        same_count = st.lists(_FIELD_VALUES[field], min_size=count, max_size=count)
+        getattr(proto, field).extend(draw(same_count))
     elif change == "batch" and dims:  # another batch size (0 included), content to match
         dims[0].size = draw(st.integers(0, 5))
         count = math.prod(d.size for d in dims)
@@ -319,7 +319,7 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=20,
 )
-ODD_IDS = st.sampled_from(
+ODD_IDS: st.SearchStrategy[Any] = st.sampled_from(
     [-1, 1.5, "5", [5], 2**64, 2**64 - 1, True, None, [], {}, 1e20, math.nan, 0]
 ) | st.integers(-(2**65), 2**65)
 
