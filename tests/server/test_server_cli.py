@@ -8,9 +8,9 @@ import pytest
 
 from helpers.model_server.config.cli import UsageError, parse_args
 from helpers.models.summator import build_summator
-from helpers.paths import REPO_ROOT
 from helpers.serving import launcher
 from helpers.serving.repository import write_model_repository
+from tests.server.support.servers import importable_env, run_server_command
 
 MODEL = ["--model_name", "m", "--model_path", "/tmp/m", "--port", "9000"]
 NEED_STATEFUL = (
@@ -60,7 +60,7 @@ NEED_STATEFUL = (
         ),
     ],
 )
-def test_invalid_command_lines(argv, message):
+def test_invalid_command_lines_get_the_ovms_messages(argv, message):
     with pytest.raises(UsageError) as caught:
         parse_args(argv)
     assert str(caught.value) == message
@@ -99,14 +99,8 @@ def test_defaults_and_config_mode_accepts_stateful_flags():
     )
 
 
-def run_server(*args):
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    command = [sys.executable, "-m", "helpers.model_server", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
-
-
 def test_usage_error_exits_64_with_the_message_on_stderr():
-    result = run_server(
+    result = run_server_command(
         "--model_name",
         "m",
         "--model_path",
@@ -126,7 +120,7 @@ def test_auto_shape_on_a_stateful_model_stops_startup(tmp_path):
     args = launcher.model_server_args(
         tmp_path, "summator", stateful=True, extra=["--shape", "auto"]
     )
-    result = run_server("--port", str(launcher.free_port()), *args)
+    result = run_server_command("--port", str(launcher.free_port()), *args)
     assert result.returncode == 1
     assert (
         "Dynamic shape and dynamic batch size are not supported for stateful models"
@@ -145,8 +139,11 @@ def test_server_process_does_not_import_tensorflow():
         "print(getattr(tf, '__file__', None), 'tensorflow.python' in sys.modules,\n"
         "      s.DESCRIPTOR.services_by_name['PredictionService'].full_name)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=importable_env(),
     )
     assert result.stdout.split() == ["None", "False", "tensorflow.serving.PredictionService"]

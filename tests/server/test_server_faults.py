@@ -9,23 +9,34 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import grpc
 import numpy as np
-import openvino as ov
-import openvino.opset13 as ops
 import pytest
-from srv_tfs import END, START, output, predict, predict_error, request, sequence_id_of, x
 
 from helpers.model_server.process import parent_watch
 from helpers.model_server.server import SHUTDOWN_GRACE_SECONDS
-from helpers.models.summator import build_summator, make_variable
-from helpers.paths import REPO_ROOT
+from helpers.models.summator import build_summator
 from helpers.serving import launcher
 from helpers.serving.repository import write_config, write_model_repository
+from tests.server.support.models import build_slow_summator
+from tests.server.support.requests import (
+    END,
+    START,
+    output,
+    predict,
+    predict_error,
+    prediction_service_pb2_grpc,
+    request,
+    sequence_id_of,
+    summator_x,
+)
+from tests.server.support.servers import importable_env, serve_repository
+from tests.server.support.waiting import wait_for
 
 MISSING = "Sequence with provided ID does not exist"
 LIMIT_REACHED = "Max sequence number has been reached. Could not create new sequence."
@@ -33,35 +44,8 @@ CLEANER_SECONDS = 2
 VANISHED = 40
 MATRIX_SIZE = 1024
 CALIBRATION_ID = 999_999
+CALL_TIMEOUT = 30.0  # for calls that must fail: long enough to queue behind the slow model
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
-
-
-def build_slow_summator(size: int = MATRIX_SIZE) -> ov.Model:
-    """`y` = running sum of `x` [1,1]; `work` = `n` rounds of tanh(matmul): as slow as asked."""
-    x_in = ops.parameter([1, 1], np.float32, name="x")
-    x_in.output(0).set_names({"x"})
-    rounds = ops.parameter([1], np.int64, name="n")
-    rounds.output(0).set_names({"n"})
-    variable = make_variable("sum")
-    total = ops.add(ops.read_value(ops.constant(np.zeros((1, 1), np.float32)), variable), x_in)
-    weights = np.random.default_rng(0).standard_normal((size, size)) / np.sqrt(size)
-    matrix = ops.parameter([size, size], np.float32, name="m")
-    product = ops.matmul(matrix, ops.constant(weights.astype(np.float32)), False, False)
-    body_next = ops.result(ops.tanh(product))
-    body = ov.Model([ops.result(ops.constant(np.array(True))), body_next], [matrix], "body")
-    loop = ops.loop(ops.squeeze(rounds, ops.constant([0])), ops.constant(np.array(True)))
-    loop.set_function(body)
-    loop.set_special_body_ports([-1, 0])
-    start = ops.add(
-        ops.constant(np.eye(size, dtype=np.float32)),
-        ops.broadcast(x_in, ops.constant([size, size])),
-    )
-    loop.set_merged_input(matrix, start.output(0), body_next.output(0))
-    work = ops.reduce_mean(loop.get_iter_value(body_next.output(0), -1), ops.constant([0, 1]), True)
-    y, busy = ops.result(total, name="y"), ops.result(work, name="work")
-    y.output(0).set_names({"y"})
-    busy.output(0).set_names({"work"})
-    return ov.Model([y, busy], [ops.assign(total, variable)], [x_in, rounds], "slow_summator")
 
 
 def slow(sequence_id: int, value: float, rounds: int = 0, control: int | None = None) -> object:
@@ -70,30 +54,14 @@ def slow(sequence_id: int, value: float, rounds: int = 0, control: int | None = 
     return request("slow", inputs, sequence_id, control)
 
 
-def stub_call(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:
+def vanish(sequence_id: int, control: int | None = None, value: float = 1.0) -> object:
+    """A Predict for `vanish` (a summator): add `value`."""
+    return request("vanish", summator_x(value), sequence_id, control)
+
+
+def predict_method(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:
     """The raw Predict method of a channel (for futures, deadlines and wait_for_ready)."""
-    from srv_tfs import prediction_service_pb2_grpc
-
     return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
-
-
-def call_error(
-    channel: grpc.Channel, req: object, timeout: float = 30, **options: object
-) -> tuple[object, str]:
-    """Send a Predict that must fail, with extra call options; return (code, details)."""
-    try:
-        stub_call(channel)(req, timeout=timeout, **options)
-    except grpc.RpcError as error:
-        return error.code(), error.details()
-    raise AssertionError("the request succeeded")
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    """Poll `condition()` every 20 ms until it is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def log_epoch(line: str) -> float:
@@ -136,7 +104,7 @@ class SlowServer:
 
 def write_repository(root: Path) -> Path:
     """`slow` (nireq 1) and `vanish` (a summator with room for 40 clients plus one keeper)."""
-    write_model_repository(build_slow_summator(), root, "slow")
+    write_model_repository(build_slow_summator(MATRIX_SIZE), root, "slow")
     write_model_repository(build_summator(), root, "summator")
     models = [
         # No idle cleanup on `slow`: under load the calibration alone can outlast two scans.
@@ -152,14 +120,20 @@ def write_repository(root: Path) -> Path:
     return root
 
 
-def start_slow_server(root: Path, log_name: str, **ports: int) -> SlowServer:
-    """Start a server over `root` with a DEBUG log and a fast cleaner."""
-    args = launcher.model_server_args(root, config=True)
-    args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS), "--log_level", "DEBUG"]
-    handle = launcher.start_server(
-        root, ["slow", "vanish"], args, log_path=root / log_name, **ports
-    )
-    return SlowServer(handle)
+SERVED = ["slow", "vanish"]
+
+
+@contextmanager
+def slow_server(root: Path, log_name: str) -> Iterator[SlowServer]:
+    """A server over `root` with a DEBUG log and a fast cleaner, stopped on exit."""
+    with serve_repository(
+        root,
+        available=SERVED,
+        cleaner_seconds=CLEANER_SECONDS,
+        debug_log=True,
+        log_path=root / log_name,
+    ) as handle:
+        yield SlowServer(handle)
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +145,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def shared(repository: Path) -> Iterator[SlowServer]:
     """A server for the tests that leave it running (vanished clients, disconnects)."""
-    server = start_slow_server(repository, "shared.log")
-    yield server
-    server.handle.stop()
+    with slow_server(repository, "shared.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +159,8 @@ def shared_channel(shared: SlowServer) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def own_server(repository: Path, request: pytest.FixtureRequest) -> Iterator[SlowServer]:
     """A server for one test that kills or signals it; always stopped afterwards."""
-    server = start_slow_server(repository, f"{request.node.name}.log")
-    yield server
-    server.handle.stop()
+    with slow_server(repository, f"{request.node.name}.log") as server:
+        yield server
 
 
 def start_sequence(channel: grpc.Channel, sequence_id: int, value: float) -> None:
@@ -209,7 +181,7 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(own_se
             start_sequence(channel, 100 + i, value)
         rounds = own_server.rounds(0.25)
         futures = [
-            stub_call(channel).future(slow(100 + i, value, rounds), timeout=60)
+            predict_method(channel).future(slow(100 + i, value, rounds), timeout=60)
             for i, value in enumerate(second)
         ]
         wait_for(lambda: any(f.done() for f in futures), 30, "the first in-flight request")
@@ -247,14 +219,14 @@ def test_sigint_on_an_idle_server_exits_0_at_once(own_server):
 def test_sigkill_then_restart_on_the_same_ports_loses_every_sequence(own_server, repository):
     handle = own_server.handle
     local_pool = [("grpc.use_local_subchannel_pool", 1)]  # each channel its own reconnect backoff
-    polling = grpc.insecure_channel(handle.grpc_address, options=local_pool)
-    waiting = grpc.insecure_channel(handle.grpc_address, options=local_pool)
-    restarted = None
-    try:
+    with (
+        grpc.insecure_channel(handle.grpc_address, options=local_pool) as polling,
+        grpc.insecure_channel(handle.grpc_address, options=local_pool) as waiting,
+    ):
         for sequence_id, value in ((201, 3.0), (202, 5.0)):
             start_sequence(polling, sequence_id, value)
         generated = [sequence_id_of(predict(waiting, slow(0, 1.0, control=START))) for _ in "ab"]
-        in_flight = stub_call(polling).future(slow(201, 1.0, own_server.rounds(3.0)), 30)
+        in_flight = predict_method(polling).future(slow(201, 1.0, own_server.rounds(3.0)), 30)
         time.sleep(0.3)
         handle.process.kill()
         handle.process.wait(10)
@@ -262,30 +234,29 @@ def test_sigkill_then_restart_on_the_same_ports_loses_every_sequence(own_server,
         failures = [(in_flight.exception().code(), in_flight.exception().details())]
         failures += [predict_error(channel, slow(202, 1.0)) for channel in (polling, waiting)]
         handle.stop()  # closes the old log file; the process is already gone
-        restarted = launcher.start_server(
+        with serve_repository(
             repository,
-            ["slow", "vanish"],
-            launcher.model_server_args(repository, config=True),
+            available=SERVED,
             log_path=repository / "restarted.log",
             grpc_port=handle.grpc_port,
             rest_port=handle.rest_port,
-        )
-        ready = time.monotonic()
-        # The same channels work again: one waits for its reconnect, one retries on UNAVAILABLE.
-        end_old = call_error(waiting, slow(202, 1.0, control=END), wait_for_ready=True)
-        waited = time.monotonic() - ready
-        no_control_old = call_error(polling, slow(201, 1.0))
-        while no_control_old[0] == grpc.StatusCode.UNAVAILABLE and time.monotonic() < ready + 30:
-            time.sleep(0.05)
-            no_control_old = call_error(polling, slow(201, 1.0))
-        polled = time.monotonic() - ready
-        fresh = output(predict(polling, slow(201, 7.0, control=START)))[0, 0]
-        regenerated = sequence_id_of(predict(waiting, slow(0, 1.0, control=START)))
-    finally:
-        polling.close()
-        waiting.close()
-        if restarted is not None:
-            restarted.stop()
+        ):
+            ready = time.monotonic()
+            # The same channels work again: one waits for its reconnect, one retries on
+            # UNAVAILABLE.
+            end_old = predict_error(
+                waiting, slow(202, 1.0, control=END), CALL_TIMEOUT, wait_for_ready=True
+            )
+            waited = time.monotonic() - ready
+            no_control_old = predict_error(polling, slow(201, 1.0), CALL_TIMEOUT)
+            while (
+                no_control_old[0] == grpc.StatusCode.UNAVAILABLE and time.monotonic() < ready + 30
+            ):
+                time.sleep(0.05)
+                no_control_old = predict_error(polling, slow(201, 1.0), CALL_TIMEOUT)
+            polled = time.monotonic() - ready
+            fresh = output(predict(polling, slow(201, 7.0, control=START)))[0, 0]
+            regenerated = sequence_id_of(predict(waiting, slow(0, 1.0, control=START)))
     assert generated == [1, 2] and regenerated == 1
     assert [code for code, _ in failures] == [grpc.StatusCode.UNAVAILABLE] * 3
     assert end_old == no_control_old == (grpc.StatusCode.NOT_FOUND, MISSING)
@@ -325,7 +296,7 @@ time.sleep(600)
 
 def run_script(source: str, *args: object, tmp_path: Path) -> subprocess.Popen:
     """Start `python -c source args...` with the repository importable; output to a file."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = importable_env()
     env.pop(parent_watch.PARENT_PID_VARIABLE, None)
     with (tmp_path / "script.out").open("w") as out:
         command = [sys.executable, "-c", source, *map(str, args)]
@@ -348,7 +319,7 @@ class Keeper(threading.Thread):
         try:
             for i, value in enumerate(self.values):
                 control = START if i == 0 else None
-                req = request("vanish", x(float(value)), self.sequence_id, control)
+                req = vanish(self.sequence_id, control, float(value))
                 self.outputs.append(float(output(predict(self.channel, req))[0, 0]))
                 if self.halt.wait(CLEANER_SECONDS / 4):
                     return
@@ -391,11 +362,11 @@ def test_vanished_clients_are_reclaimed_within_two_intervals(shared, shared_chan
         )
         removed_at = removal_times(shared.handle.log_text(), "vanish")
         delays = np.array([removed_at[i] - last_request[i] for i in last_request])
-        missing = {call_error(shared_channel, request("vanish", x(1.0), i)) for i in last_request}
+        missing = {predict_error(shared_channel, vanish(i), CALL_TIMEOUT) for i in last_request}
         # Capacity is fully back: 40 new STARTs fit beside the keeper, a 41st does not.
         for _ in range(VANISHED):
-            predict(shared_channel, request("vanish", x(1.0), 0, START))
-        over_limit = call_error(shared_channel, request("vanish", x(1.0), 0, START))
+            predict(shared_channel, vanish(0, START))
+        over_limit = predict_error(shared_channel, vanish(0, START), CALL_TIMEOUT)
     finally:
         keeper.halt.set()
         keeper.join(30)
@@ -423,9 +394,9 @@ def test_a_request_abandoned_during_its_inference_is_still_applied_once(
     start_sequence(shared_channel, base, first)
     work = slow(base, abandoned, shared.rounds(6.0))  # reaches its handler well inside 1.5 s
     if how == "deadline":
-        code, _ = call_error(shared_channel, work, timeout=1.5)
+        code, _ = predict_error(shared_channel, work, timeout=1.5)
     else:
-        future = stub_call(shared_channel).future(work, timeout=60)
+        future = predict_method(shared_channel).future(work, timeout=60)
         time.sleep(1.5)
         assert future.cancel()
         code = future.code()
@@ -446,9 +417,9 @@ def test_a_request_cancelled_while_its_sequence_is_busy_is_still_applied_once(
     rng = np.random.default_rng(4)
     first, busy, cancelled, check = rng.integers(-50, 50, 4).astype(np.float32)
     start_sequence(shared_channel, 400, first)
-    running = stub_call(shared_channel).future(slow(400, busy, shared.rounds(6.0)), timeout=60)
+    running = predict_method(shared_channel).future(slow(400, busy, shared.rounds(6.0)), timeout=60)
     time.sleep(1.0)
-    waiting = stub_call(shared_channel).future(slow(400, cancelled), timeout=60)
+    waiting = predict_method(shared_channel).future(slow(400, cancelled), timeout=60)
     time.sleep(1.5)  # well inside the busy request (6 s): this one waits for the sequence
     assert waiting.cancel() and not running.done()
     busy_sum = output(running.result())[0, 0]

@@ -14,22 +14,33 @@ import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-import srv_fuzz as fz
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
-from srv_models import build_dummy
-from srv_tfs import predict_pb2, prediction_service_pb2_grpc, tensor_pb2
 
 from helpers.models.summator import build_summator
 from helpers.serving import launcher
-from helpers.serving.repository import write_config, write_model_repository
+from helpers.serving.client import predict_request
+from helpers.serving.protocol import SEQUENCE_ID
+from tests.server.support import fuzz_strategies as fuzz
+from tests.server.support.dtypes import DT_HALF, DT_INT32, DT_UINT8, DT_UINT64
+from tests.server.support.models import build_dummy, build_dynamic_model
+from tests.server.support.requests import (
+    output,
+    predict,
+    predict_error,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    summator_rest_inputs,
+    summator_x,
+    tensor_pb2,
+    tensor_with_content,
+)
+from tests.server.support.servers import serve_repository
 
 SOAK = "FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -147,45 +158,38 @@ def assert_clear_grpc_error(code: grpc.StatusCode, details: str) -> None:
 # --- the server and the side sequences ------------------------------------------------------
 
 
-def build_repository(root: Path) -> Path:
-    """summator (served under two names), dummy and the dynamic-shape model."""
-    write_model_repository(build_summator(), root, "summator")
-    write_model_repository(build_dummy(), root, fz.DUMMY_MODEL)
-    write_model_repository(fz.build_dynamic_model(), root, fz.DYNAMIC_MODEL)
-    write_config(
-        root,
-        [
-            {
-                "name": fz.FUZZ_MODEL,
-                "base_path": "summator",
-                "stateful": True,
-                "idle_sequence_cleanup": False,
-                "max_sequence_number": 1_000_000,
-            },
-            {
-                "name": fz.SIDE_MODEL,
-                "base_path": "summator",
-                "stateful": True,
-                "idle_sequence_cleanup": False,
-                "max_sequence_number": 4 * SIDE_SEQUENCES,
-            },
-            {"name": fz.DUMMY_MODEL},
-            {"name": fz.DYNAMIC_MODEL},
-        ],
-    )
-    return root
+FUZZ_SERVER_MODELS: list[dict[str, object]] = [
+    {
+        "name": fuzz.FUZZ_MODEL,
+        "base_path": "summator",
+        "stateful": True,
+        "idle_sequence_cleanup": False,
+        "max_sequence_number": 1_000_000,
+    },
+    {
+        "name": fuzz.SIDE_MODEL,
+        "base_path": "summator",
+        "stateful": True,
+        "idle_sequence_cleanup": False,
+        "max_sequence_number": 4 * SIDE_SEQUENCES,
+    },
+    {"name": fuzz.DUMMY_MODEL},
+    {"name": fuzz.DYNAMIC_MODEL},
+]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.ServerHandle]:
-    """This module's own server: gRPC and REST, no polling, idle cleanup off."""
-    root = build_repository(tmp_path_factory.mktemp("fuzz_repo"))
-    args = launcher.model_server_args(root, config=True)
-    args += ["--file_system_poll_wait_seconds", "0"]
-    names = [fz.FUZZ_MODEL, fz.SIDE_MODEL, fz.DUMMY_MODEL, fz.DYNAMIC_MODEL]
-    handle = launcher.start_server(root, names, args)
-    yield handle
-    handle.stop()
+    """This module's own server: summator (under two names), dummy and the dynamic-shape model;
+    gRPC and REST, no polling, idle cleanup off."""
+    models = {
+        "summator": build_summator(),
+        fuzz.DUMMY_MODEL: build_dummy(),
+        fuzz.DYNAMIC_MODEL: build_dynamic_model(),
+    }
+    root = tmp_path_factory.mktemp("fuzz_repo")
+    with serve_repository(root, models, FUZZ_SERVER_MODELS, file_poll_seconds=0) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")
@@ -223,23 +227,17 @@ class SideSequences:
     def _step(self, transport: str, sequence_id: int, control: int, x: float) -> tuple[float, int]:
         """One request; returns (y, sequence id from the response)."""
         if transport == "grpc":
-            request = fz.summator_request(fz.SIDE_MODEL, x, sequence_id, control)
+            request = predict_request(fuzz.SIDE_MODEL, summator_x(x), sequence_id, control)
             response = self.stub.Predict(request, timeout=TIMEOUT)
             y = np.frombuffer(response.outputs["y"].tensor_content, np.float32)
-            return float(y[0]), int(response.outputs["sequence_id"].uint64_val[0])
-        body = {
-            "inputs": {
-                "x": [[x]],
-                "sequence_id": [sequence_id],
-                "sequence_control_input": [control],
-            }
-        }
-        path = f"/v1/models/{fz.SIDE_MODEL}:predict"
+            return float(y[0]), int(response.outputs[SEQUENCE_ID].uint64_val[0])
+        body = {"inputs": summator_rest_inputs(x, sequence_id, control)}
+        path = f"/v1/models/{fuzz.SIDE_MODEL}:predict"
         status, _, raw = rest_call(self.server, path, json.dumps(body).encode())
         if status != 200:
             raise RuntimeError(f"REST {status}: {raw[:200]!r}")
         outputs = json.loads(raw)["outputs"]
-        return float(outputs["y"][0][0]), int(outputs["sequence_id"][0])
+        return float(outputs["y"][0][0]), int(outputs[SEQUENCE_ID][0])
 
     def _run_sequence(self, transport: str, slot: int) -> None:
         """START, several NO_CONTROL, END; every y checked against cumsum of the inputs."""
@@ -328,14 +326,6 @@ def decoded(proto: tensor_pb2.TensorProto, dtype: np.dtype, field: str) -> np.nd
     return np.array(values, dtype).reshape(shape)
 
 
-def output_array(response: predict_pb2.PredictResponse, name: str) -> np.ndarray:
-    """One output: tensor_content with its dtype and shape."""
-    proto = response.outputs[name]
-    dtype = {1: np.float32, 3: np.int32, 19: np.float16}[proto.dtype]
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    return np.frombuffer(proto.tensor_content, dtype).reshape(shape)
-
-
 def flushed(value: np.ndarray) -> np.ndarray:
     """`value` with subnormal floats as zero (flush-to-zero)."""
     value = np.asarray(value)
@@ -391,28 +381,28 @@ def check_success(
     model, inputs = request.model_spec.name, request.inputs
     spec = request.model_spec
     assert not spec.HasField("version") or spec.version.value in (0, 1), spec  # only 1 is served
-    if model == fz.FUZZ_MODEL:
+    if model == fuzz.FUZZ_MODEL:
         assert set(response.outputs) == {"y", "sequence_id"}
-        y = output_array(response, "y")
+        y = output(response, "y")
         assert y.shape == (1, 1)
         returned = response.outputs["sequence_id"]
-        assert returned.dtype == fz.DT_UINT64 and len(returned.uint64_val) == 1
+        assert returned.dtype == DT_UINT64 and len(returned.uint64_val) == 1
         assert [d.size for d in returned.tensor_shape.dim] == [1]
         control = inputs.get("sequence_control_input")
         requested = inputs["sequence_id"].uint64_val[0] if "sequence_id" in inputs else 0
         x = decoded(inputs["x"], np.dtype(np.float32), "float_val").reshape(-1)[0]
         step_control = control.uint32_val[0] if control is not None else 0
         shadow.step(requested, step_control, returned.uint64_val[0], x, y[0, 0])
-    elif model == fz.DUMMY_MODEL:
+    elif model == fuzz.DUMMY_MODEL:
         b = decoded(inputs["b"], np.dtype(np.float32), "float_val")
-        assert_float_result(output_array(response, "a"), lambda f: f(f(b) + np.float32(1)))
+        assert_float_result(output(response, "a"), lambda f: f(f(b) + np.float32(1)))
     else:
-        assert model == fz.DYNAMIC_MODEL, model
+        assert model == fuzz.DYNAMIC_MODEL, model
         ids = decoded(inputs["ids"], np.dtype(np.int32), "int_val")
         mask = decoded(inputs["mask"], np.dtype(np.uint8), "int_val")
-        np.testing.assert_array_equal(output_array(response, "sum"), ids + mask.astype(np.int32))
+        np.testing.assert_array_equal(output(response, "sum"), ids + mask.astype(np.int32))
         scale = decoded(inputs["scale"], np.dtype(np.float16), "half_val")
-        np.testing.assert_array_equal(output_array(response, "scaled"), scale * np.float16(2))
+        np.testing.assert_array_equal(output(response, "scaled"), scale * np.float16(2))
 
 
 def dynamic_dims_conflict(request: predict_pb2.PredictRequest) -> bool:
@@ -420,7 +410,7 @@ def dynamic_dims_conflict(request: predict_pb2.PredictRequest) -> bool:
 
     Only OpenVINO can see this; OVMS (and this server) answer OV_INTERNAL_INFERENCE_ERROR.
     """
-    if request.model_spec.name != fz.DYNAMIC_MODEL:
+    if request.model_spec.name != fuzz.DYNAMIC_MODEL:
         return False
     shapes = [tuple(d.size for d in request.inputs[n].tensor_shape.dim) for n in ("ids", "mask")]
     try:
@@ -453,10 +443,10 @@ def send_request(
 def shadow(channel: grpc.Channel) -> ShadowSequences:
     """START the pool sequences on the fuzz model (x = 0) and track them from here on."""
     tracked = ShadowSequences()
-    for sequence_id in fz.POOL_IDS:
-        request = fz.summator_request(fz.FUZZ_MODEL, 0.0, sequence_id, 1)
+    for sequence_id in fuzz.POOL_IDS:
+        request = predict_request(fuzz.FUZZ_MODEL, summator_x(0.0), sequence_id, 1)
         send_request(channel, tracked, "pool_starts", request)
-    assert set(fz.POOL_IDS) <= set(tracked.sums)
+    assert set(fuzz.POOL_IDS) <= set(tracked.sums)
     return tracked
 
 
@@ -464,21 +454,21 @@ def shadow(channel: grpc.Channel) -> ShadowSequences:
 
 
 @fuzz_settings
-@given(request=fz.noise_requests())
+@given(request=fuzz.noise_requests())
 def test_grpc_random_requests(channel, side, shadow, request):
     """Random PredictRequests: a success or a clear error."""
     send_request(channel, shadow, "grpc_random_requests", request)
 
 
 @fuzz_settings
-@given(request=fz.mutated_requests())
+@given(request=fuzz.mutated_requests())
 def test_grpc_mutated_requests(channel, side, shadow, request):
     """Valid requests with one thing changed: a success or a clear error."""
     send_request(channel, shadow, "grpc_mutated_requests", request)
 
 
 @fuzz_settings
-@given(data=fz.raw_request_bytes())
+@given(data=fuzz.raw_request_bytes())
 @example(data=b"\xff\xff\xff")
 @example(data=b"")
 def test_grpc_raw_bytes(channel, side, shadow, data):
@@ -532,16 +522,16 @@ def rest_outputs(document: dict[str, Any], names: tuple[str, ...]) -> dict[str, 
 
 def check_rest_success(shadow: ShadowSequences, model: str, body: bytes, document: Any) -> None:
     """A REST success is for a served model, and its outputs are computed from its inputs."""
-    assert model in fz.SERVED, model
+    assert model in fuzz.SERVED, model
     assert isinstance(document, dict) and len(document) == 1, document
     assert {"outputs"} == set(document) or {"predictions"} == set(document), document
     with np.errstate(all="ignore"):  # JSON numbers cast as the server casts them
-        if model == fz.DUMMY_MODEL:
+        if model == fuzz.DUMMY_MODEL:
             b = rest_columns(body, ("b",))["b"].astype(np.float32)
             got = rest_outputs(document, ("a",))["a"].astype(np.float32)
             assert_float_result(got, lambda f: f(f(b) + np.float32(1)))
             return
-        if model == fz.DYNAMIC_MODEL:
+        if model == fuzz.DYNAMIC_MODEL:
             given = rest_columns(body, ("ids", "mask", "scale"))
             got = rest_outputs(document, ("sum", "scaled"))
             ids, mask = given["ids"].astype(np.int32), given["mask"].astype(np.uint8)
@@ -562,7 +552,7 @@ def check_rest_success(shadow: ShadowSequences, model: str, body: bytes, documen
 
 def rest_dims_conflict(model: str, body: bytes) -> bool:
     """True when a REST body gives `dyn` ids and mask whose shapes cannot be added."""
-    if model != fz.DYNAMIC_MODEL:
+    if model != fuzz.DYNAMIC_MODEL:
         return False
     document = json.loads(body)
     columns = document.get("inputs") if isinstance(document, dict) else None
@@ -616,7 +606,7 @@ def predict_path(model: str, version: str | None = None) -> str:
 
 
 @fuzz_settings
-@given(model=st.sampled_from(fz.SERVED), document=fz.JSON_VALUES, wrap=st.integers(0, 2))
+@given(model=st.sampled_from(fuzz.SERVED), document=fuzz.JSON_VALUES, wrap=st.integers(0, 2))
 def test_rest_random_json(server, side, shadow, model, document, wrap):
     """Random JSON documents as predict bodies (bare, or under inputs/instances): clear errors."""
     wrapped = document if wrap == 0 else {("inputs", "instances")[wrap - 1]: document}
@@ -625,7 +615,7 @@ def test_rest_random_json(server, side, shadow, model, document, wrap):
 
 
 @fuzz_settings
-@given(case=fz.rest_mutated_bodies())
+@given(case=fuzz.rest_mutated_bodies())
 def test_rest_mutated_bodies(server, side, shadow, case):
     """Valid bodies with one thing changed: a success or a clear error."""
     model, body = case
@@ -633,7 +623,7 @@ def test_rest_mutated_bodies(server, side, shadow, case):
 
 
 @fuzz_settings
-@given(case=fz.rest_raw_bodies())
+@given(case=fuzz.rest_raw_bodies())
 def test_rest_raw_bodies(server, side, shadow, case):
     """Truncated bodies, invalid UTF-8 and random bytes: a clear error."""
     model, body = case
@@ -641,7 +631,7 @@ def test_rest_raw_bodies(server, side, shadow, case):
 
 
 @fuzz_settings
-@given(target=fz.url_paths(), raw_name=st.booleans())
+@given(target=fuzz.url_paths(), raw_name=st.booleans())
 def test_rest_url_paths(server, side, shadow, target, raw_name):
     """Model names and versions in the URL (encoded or, when printable, as they are)."""
     name, version = target
@@ -664,63 +654,29 @@ def test_grpcio_answers_unparsable_bytes_itself(channel):
 
 def test_typed_fields_wrap_like_tensorflow(channel):
     """int_val / half_val values outside the element type wrap (a C cast), as TensorFlow does."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = fz.DYNAMIC_MODEL
-    for name, dtype, field, values in (
-        ("ids", fz.DT_INT32, "int_val", [1, -(2**31), 2**31 - 1]),
-        ("mask", fz.DT_UINT8, "int_val", [300, -1, 256]),
-    ):
-        proto = request.inputs[name]
-        proto.dtype = dtype
-        proto.tensor_shape.dim.add().size = 1
-        proto.tensor_shape.dim.add().size = 3
-        getattr(proto, field).extend(values)
-    scale = request.inputs["scale"]
-    scale.dtype = fz.DT_HALF
-    scale.tensor_shape.dim.add().size = 1
+    ids = tensor_with_content(DT_INT32, (1, 3), b"")
+    ids.int_val.extend([1, -(2**31), 2**31 - 1])
+    mask = tensor_with_content(DT_UINT8, (1, 3), b"")
+    mask.int_val.extend([300, -1, 256])
+    scale = tensor_with_content(DT_HALF, (1,), b"")
     scale.half_val.append(0x3C00 + 0x10000)  # 1.0 plus a bit beyond uint16
-    response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, TIMEOUT)
+    response = predict(channel, fuzz.dynamic_request(ids, mask, scale), TIMEOUT)
     ids = np.array([[1, -(2**31), 2**31 - 1]], np.int32)
     mask = np.array([[300, -1, 256]], np.int64).astype(np.uint8).astype(np.int32)
-    np.testing.assert_array_equal(output_array(response, "sum"), ids + mask)
-    np.testing.assert_array_equal(output_array(response, "scaled"), np.array([2.0], np.float16))
-
-
-def test_typed_fields_wrap_with_list_backed_protobufs():
-    """Regression: with the pure-Python protobuf backend (plain lists), an int_val 300 for a U8
-    input or a half_val beyond 16 bits raised OverflowError, which became INTERNAL."""
-    from helpers.model_server.grpc_api.tensors import array_from_proto
-    from helpers.model_server.protocol.dtypes import BY_TF_DTYPE
-    from helpers.model_server.protocol.signature import TensorSpec
-
-    def proto(dtype: int, field: str, values: list[int]) -> SimpleNamespace:
-        shape = SimpleNamespace(dim=[SimpleNamespace(size=len(values))])
-        return SimpleNamespace(
-            dtype=dtype, tensor_shape=shape, tensor_content=b"", **{field: values}
-        )
-
-    u8 = TensorSpec("mask", BY_TF_DTYPE[fz.DT_UINT8], (3,))
-    got = array_from_proto(u8, proto(fz.DT_UINT8, "int_val", [300, -1, 256]))
-    np.testing.assert_array_equal(got, np.array([300 % 256, 255, 0], np.uint8))
-    f16 = TensorSpec("scale", BY_TF_DTYPE[fz.DT_HALF], (2,))
-    bits = [0x3C00 + 0x10000, -0x4000]  # 1.0 with bit 16 set; -0x4000 wraps to 0xC000 = -2.0
-    got = array_from_proto(f16, proto(fz.DT_HALF, "half_val", bits))
-    np.testing.assert_array_equal(got, np.array([1.0, -2.0], np.float16))
+    np.testing.assert_array_equal(output(response, "sum"), ids + mask)
+    np.testing.assert_array_equal(output(response, "scaled"), np.array([2.0], np.float16))
 
 
 def test_empty_tensor_with_unaddressable_dims_is_invalid_shape(channel):
     """Regression: ids (0, 2**62) has no elements, so it passed the content-size check; numpy
     then refused the shape (`array is too big`: 2**64 bytes), which escaped as INTERNAL."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = fz.DYNAMIC_MODEL
-    request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (0, 2**62), b""))
-    request.inputs["mask"].CopyFrom(fz.tensor(fz.DT_UINT8, (1, 3), bytes(3)))
-    request.inputs["scale"].CopyFrom(fz.tensor(fz.DT_HALF, (1,), bytes(2)))
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.Predict(request, timeout=TIMEOUT)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details() == (
+    request = fuzz.dynamic_request(
+        tensor_with_content(DT_INT32, (0, 2**62), b""),
+        tensor_with_content(DT_UINT8, (1, 3), bytes(3)),
+    )
+    code, details = predict_error(channel, request, TIMEOUT)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == (
         f"Invalid input shape - Expected: (-1,-1); Actual: (0,{2**62}); input name: ids"
     )
 
@@ -728,78 +684,62 @@ def test_empty_tensor_with_unaddressable_dims_is_invalid_shape(channel):
 def test_dynamic_dims_that_disagree_get_the_ovms_inference_error(channel):
     """ids [2,3] + mask [3,3] only fails inside OpenVINO: INTERNAL `Internal inference error`,
     as OVMS answers (OV_INTERNAL_INFERENCE_ERROR); the model keeps serving afterwards."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = fz.DYNAMIC_MODEL
-    request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (2, 3), bytes(24)))
-    request.inputs["mask"].CopyFrom(fz.tensor(fz.DT_UINT8, (3, 3), bytes(9)))
-    request.inputs["scale"].CopyFrom(fz.tensor(fz.DT_HALF, (1,), bytes(2)))
+    request = fuzz.dynamic_request(
+        tensor_with_content(DT_INT32, (2, 3), bytes(24)),
+        tensor_with_content(DT_UINT8, (3, 3), bytes(9)),
+    )
     assert dynamic_dims_conflict(request)
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.Predict(request, timeout=TIMEOUT)
-    assert (caught.value.code(), caught.value.details()) == INFERENCE_ERROR
+    assert predict_error(channel, request, TIMEOUT) == INFERENCE_ERROR
     ids = np.arange(9, dtype=np.int32).reshape(3, 3)
-    request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (3, 3), ids.tobytes()))
-    response = stub.Predict(request, timeout=TIMEOUT)
-    np.testing.assert_array_equal(output_array(response, "sum"), ids)
+    request.inputs["ids"].CopyFrom(tensor_with_content(DT_INT32, (3, 3), ids.tobytes()))
+    response = predict(channel, request, TIMEOUT)
+    np.testing.assert_array_equal(output(response, "sum"), ids)
 
 
 def test_subnormal_inputs_are_checked_with_or_without_flush_to_zero(server):
     """Found by the soak (seed 2514588941): a START of 2.48e-43 came back as 0.0 once."""
     shadow = ShadowSequences()
     for control, value in ((1, 2.48e-43), (0, 1e-39), (2, -2.48e-43)):
-        body = {
-            "inputs": {
-                "x": [[value]],
-                "sequence_id": [2**40 + 1],  # outside the ids the strategies draw
-                "sequence_control_input": [control],
-            }
-        }
-        path = predict_path(fz.FUZZ_MODEL)
-        check_rest(server, shadow, "regression", fz.FUZZ_MODEL, path, json.dumps(body).encode())
+        # 2**40 + 1: outside the ids the strategies draw.
+        body = {"inputs": summator_rest_inputs(value, 2**40 + 1, control)}
+        path = predict_path(fuzz.FUZZ_MODEL)
+        check_rest(server, shadow, "regression", fuzz.FUZZ_MODEL, path, json.dumps(body).encode())
     assert shadow.checked == 3
 
 
 def test_rest_deeply_nested_json_is_a_clear_error(server):
     """A body nested 100000 levels deep is invalid JSON to the server, not an internal error."""
     body = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    status, _, raw = rest_call(server, predict_path(fz.DUMMY_MODEL), body)
+    status, _, raw = rest_call(server, predict_path(fuzz.DUMMY_MODEL), body)
     assert (status, json.loads(raw)) == (400, {"error": "The file is not valid json"})
 
 
 def test_rest_version_with_5000_digits_is_a_clear_error(server):
     """A version number too long for int() does not match the URL pattern: a clear 404."""
     body = json.dumps({"inputs": {"b": [[0.0] * 10]}}).encode()
-    status, _, raw = rest_call(server, predict_path(fz.DUMMY_MODEL, "9" * 5000), body)
+    status, _, raw = rest_call(server, predict_path(fuzz.DUMMY_MODEL, "9" * 5000), body)
     assert (status, json.loads(raw)) == (404, {"error": "Invalid request URL"})
 
 
 def test_valid_request_after_an_inference_error_succeeds(channel):
     """Found by the soak: after ids (2,3) + mask (2,4) fails inside OpenVINO, the same valid
     request that worked just before fails too, until other shapes come along."""
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    ids = np.arange(6, dtype=np.int32).reshape(2, 3)
 
     def dyn_request(mask_shape: tuple[int, int]) -> predict_pb2.PredictRequest:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = fz.DYNAMIC_MODEL
-        ids = np.arange(6, dtype=np.int32).reshape(2, 3)
-        request.inputs["ids"].CopyFrom(fz.tensor(fz.DT_INT32, (2, 3), ids.tobytes()))
         mask = bytes(mask_shape[0] * mask_shape[1])
-        request.inputs["mask"].CopyFrom(fz.tensor(fz.DT_UINT8, mask_shape, mask))
-        request.inputs["scale"].CopyFrom(fz.tensor(fz.DT_HALF, (1,), bytes(2)))
-        return request
+        return fuzz.dynamic_request(
+            tensor_with_content(DT_INT32, (2, 3), ids.tobytes()),
+            tensor_with_content(DT_UINT8, mask_shape, mask),
+        )
 
-    stub.Predict(dyn_request((2, 3)), timeout=TIMEOUT)
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.Predict(dyn_request((2, 4)), timeout=TIMEOUT)
-    assert (caught.value.code(), caught.value.details()) == INFERENCE_ERROR
-    response = stub.Predict(dyn_request((2, 3)), timeout=TIMEOUT)
-    np.testing.assert_array_equal(
-        output_array(response, "sum"), np.arange(6, dtype=np.int32).reshape(2, 3)
-    )
+    predict(channel, dyn_request((2, 3)), TIMEOUT)
+    assert predict_error(channel, dyn_request((2, 4)), TIMEOUT) == INFERENCE_ERROR
+    response = predict(channel, dyn_request((2, 3)), TIMEOUT)
+    np.testing.assert_array_equal(output(response, "sum"), ids)
 
 
-def test_zz_side_sequences_unaffected_and_server_alive(server, side, shadow):
+def test_finally_the_side_sequences_were_exact_and_the_server_is_healthy(server, side, shadow):
     """Runs last: the side sequences saw no error and no wrong sum; the server is healthy."""
     side.stop()
     print(f"\nside sequences: {side.steps} steps, completed {dict(side.completed)}")

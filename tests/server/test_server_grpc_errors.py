@@ -5,7 +5,8 @@ import threading
 import grpc
 import numpy as np
 import pytest
-from srv_tfs import (
+
+from tests.server.support.requests import (
     END,
     START,
     make_tensor_proto,
@@ -14,8 +15,8 @@ from srv_tfs import (
     predict_error,
     predict_pb2,
     request,
+    summator_x,
     tensor_pb2,
-    x,
 )
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -29,11 +30,6 @@ def special(field: str, values: list[int], dims: list[int], dtype: int = 23):
         proto.tensor_shape.dim.add(size=size)
     getattr(proto, field).extend(values)
     return proto
-
-
-def with_inputs(model: str, **inputs):
-    """A request with exactly these input protos (or arrays)."""
-    return request(model, inputs)
 
 
 @pytest.mark.parametrize(
@@ -106,11 +102,11 @@ def test_special_input_errors_come_before_data_validation(channel, inputs, messa
 
 
 def test_int64_dtype_with_uint64_val_is_accepted(channel):
-    req = request("summator", x(2.0), None, START)
+    req = request("summator", summator_x(2.0), None, START)
     req.inputs["sequence_id"].CopyFrom(special("uint64_val", [9001], [1], dtype=9))
     response = predict(channel, req)
     assert response.outputs["sequence_id"].uint64_val[0] == 9001
-    predict(channel, request("summator", x(0.0), 9001, END))
+    predict(channel, request("summator", summator_x(0.0), 9001, END))
 
 
 @pytest.mark.parametrize(
@@ -162,14 +158,14 @@ def test_content_of_the_wrong_size_is_refused(channel, content, actual_bytes):
 
 def test_failed_validation_does_not_touch_the_sequence(channel):
     predict_error(channel, request("summator", {"x": np.array([[1]], np.int32)}, 9200, START))
-    code, _ = predict_error(channel, request("summator", x(1.0), 9200))
+    code, _ = predict_error(channel, request("summator", summator_x(1.0), 9200))
     assert code == grpc.StatusCode.NOT_FOUND
-    predict(channel, request("summator", x(5.0), 9200, START))
+    predict(channel, request("summator", summator_x(5.0), 9200, START))
     predict_error(channel, request("summator", {"x": np.array([[1]], np.int32)}, 9200, END))
-    assert output(predict(channel, request("summator", x(1.0), 9200, END)))[0, 0] == 6.0
+    assert output(predict(channel, request("summator", summator_x(1.0), 9200, END)))[0, 0] == 6.0
 
 
-def test_garbage_bytes_instead_of_a_request(channel, main_server):
+def test_garbage_bytes_instead_of_a_request_leave_the_server_up(channel, main_server):
     raw = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
     with pytest.raises(grpc.RpcError) as caught:
         raw(b"\xff\xff\xff\xff garbage", timeout=10)
@@ -199,7 +195,7 @@ def test_bad_input_leaves_other_sequences_exact(channel):
     def junk():
         bad = [
             request("summator", {"x": np.array([[1]], np.int32)}, 9400, START),
-            request("summator", x(1.0), 9401, None),
+            request("summator", summator_x(1.0), 9401, None),
             request("summator", {}, 9400, 77),
             predict_pb2.PredictRequest(),
         ]
@@ -214,7 +210,11 @@ def test_bad_input_leaves_other_sequences_exact(channel):
         for i, value in enumerate(values):
             control = START if i == 0 else END if i == len(values) - 1 else None
             got.append(
-                float(output(predict(channel, request("summator", x(value), 9402, control)))[0, 0])
+                float(
+                    output(predict(channel, request("summator", summator_x(value), 9402, control)))[
+                        0, 0
+                    ]
+                )
             )
     finally:
         stop.set()

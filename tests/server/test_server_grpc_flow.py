@@ -3,7 +3,8 @@
 import grpc
 import numpy as np
 import pytest
-from srv_tfs import (
+
+from tests.server.support.requests import (
     END,
     START,
     get_model_metadata_pb2,
@@ -17,7 +18,7 @@ from srv_tfs import (
     prediction_service_pb2_grpc,
     request,
     sequence_id_of,
-    x,
+    summator_x,
 )
 
 NOT_FOUND_SEQUENCE = "Sequence with provided ID does not exist"
@@ -30,7 +31,7 @@ def run_sequence(channel, model, values, sequence_id):
     outputs, ids = [], []
     for i, value in enumerate(values):
         control = START if i == 0 else END if i == len(values) - 1 else None
-        response = predict(channel, request(model, x(value), sequence_id, control))
+        response = predict(channel, request(model, summator_x(value), sequence_id, control))
         outputs.append(float(output(response)[0, 0]))
         ids.append(sequence_id_of(response))
     return outputs, ids
@@ -45,7 +46,7 @@ def test_normal_flow_gives_running_sums_and_echoes_the_id(channel):
 
 def test_ended_sequence_is_gone_and_its_id_is_free(channel):
     run_sequence(channel, "summator", [1.0, 2.0], sequence_id=77)
-    code, details = predict_error(channel, request("summator", x(1.0), 77))
+    code, details = predict_error(channel, request("summator", summator_x(1.0), 77))
     assert (code, details) == (grpc.StatusCode.NOT_FOUND, NOT_FOUND_SEQUENCE)
     outputs, _ = run_sequence(channel, "summator", [5.0, 1.0], sequence_id=77)
     assert outputs == [5.0, 6.0]
@@ -71,15 +72,15 @@ def test_tensor_content_data_is_accepted(channel):
 
 
 def test_start_on_a_live_id_fails_and_leaves_its_state(channel):
-    predict(channel, request("summator", x(10.0), 903, START))
-    code, details = predict_error(channel, request("summator", x(100.0), 903, START))
+    predict(channel, request("summator", summator_x(10.0), 903, START))
+    code, details = predict_error(channel, request("summator", summator_x(100.0), 903, START))
     assert (code, details) == (grpc.StatusCode.ALREADY_EXISTS, ALREADY_EXISTS)
-    assert output(predict(channel, request("summator", x(1.0), 903, END)))[0, 0] == 11.0
+    assert output(predict(channel, request("summator", summator_x(1.0), 903, END)))[0, 0] == 11.0
 
 
 @pytest.mark.parametrize("control", [None, END])
 def test_unknown_id_is_missing(channel, control):
-    code, details = predict_error(channel, request("summator", x(1.0), 123456789, control))
+    code, details = predict_error(channel, request("summator", summator_x(1.0), 123456789, control))
     assert (code, details) == (grpc.StatusCode.NOT_FOUND, NOT_FOUND_SEQUENCE)
 
 
@@ -87,10 +88,10 @@ def test_generated_ids_follow_the_ovms_counter(channel):
     """Fresh model: auto->1; END 1; auto->1; auto->2; END 1; auto->3; explicit 4 clashes later."""
 
     def auto_start():
-        return sequence_id_of(predict(channel, request("ids", x(1.0), None, START)))
+        return sequence_id_of(predict(channel, request("ids", summator_x(1.0), None, START)))
 
     def end(sequence_id):
-        predict(channel, request("ids", x(1.0), sequence_id, END))
+        predict(channel, request("ids", summator_x(1.0), sequence_id, END))
 
     assert auto_start() == 1
     end(1)
@@ -98,10 +99,10 @@ def test_generated_ids_follow_the_ovms_counter(channel):
     assert auto_start() == 2
     end(1)
     assert auto_start() == 3
-    predict(channel, request("ids", x(1.0), 5, START))
+    predict(channel, request("ids", summator_x(1.0), 5, START))
     assert auto_start() == 4
-    assert sequence_id_of(predict(channel, request("ids", x(1.0), 0, START))) == 6
-    code, details = predict_error(channel, request("ids", x(1.0), 4, START))
+    assert sequence_id_of(predict(channel, request("ids", summator_x(1.0), 0, START))) == 6
+    code, details = predict_error(channel, request("ids", summator_x(1.0), 4, START))
     assert (code, details) == (grpc.StatusCode.ALREADY_EXISTS, ALREADY_EXISTS)
     for sequence_id in (2, 3, 4, 5, 6):
         end(sequence_id)
@@ -109,14 +110,16 @@ def test_generated_ids_follow_the_ovms_counter(channel):
 
 def test_max_sequence_number_is_checked_before_the_id_conflict(channel):
     for sequence_id in (1, 2, 3):
-        predict(channel, request("limited", x(1.0), sequence_id, START))
+        predict(channel, request("limited", summator_x(1.0), sequence_id, START))
     for sequence_id in (4, 1, 0):
-        code, details = predict_error(channel, request("limited", x(1.0), sequence_id, START))
+        code, details = predict_error(
+            channel, request("limited", summator_x(1.0), sequence_id, START)
+        )
         assert (code, details) == (grpc.StatusCode.UNAVAILABLE, MAX_REACHED)
-    predict(channel, request("limited", x(1.0), 2, END))
-    assert sequence_id_of(predict(channel, request("limited", x(1.0), 4, START))) == 4
+    predict(channel, request("limited", summator_x(1.0), 2, END))
+    assert sequence_id_of(predict(channel, request("limited", summator_x(1.0), 4, START))) == 4
     for sequence_id in (1, 3, 4):
-        predict(channel, request("limited", x(1.0), sequence_id, END))
+        predict(channel, request("limited", summator_x(1.0), sequence_id, END))
 
 
 def test_metadata_lists_only_the_model_inputs_and_outputs(channel):
@@ -159,17 +162,19 @@ def test_status_of_unknown_model_and_version(channel):
 
 
 def test_unknown_model_and_version_on_predict(channel):
-    code, details = predict_error(channel, request("nope", x(1.0), 1, START))
+    code, details = predict_error(channel, request("nope", summator_x(1.0), 1, START))
     assert (code, details) == (grpc.StatusCode.NOT_FOUND, "Model with requested name is not found")
-    code, details = predict_error(channel, request("summator", x(1.0), 1, START, version=7))
+    code, details = predict_error(
+        channel, request("summator", summator_x(1.0), 1, START, version=7)
+    )
     assert details == "Model with requested version is not found"
     assert code == grpc.StatusCode.NOT_FOUND
 
 
 def test_explicit_version_one_works(channel):
-    response = predict(channel, request("summator", x(2.0), 904, START, version=1))
+    response = predict(channel, request("summator", summator_x(2.0), 904, START, version=1))
     assert output(response)[0, 0] == 2.0
-    predict(channel, request("summator", x(2.0), 904, END, version=1))
+    predict(channel, request("summator", summator_x(2.0), 904, END, version=1))
 
 
 def test_stateless_model_computes_and_refuses_special_inputs(channel):

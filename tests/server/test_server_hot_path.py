@@ -1,4 +1,7 @@
-"""Unit tests: the Predict fast paths agree with the full checks (no server process)."""
+"""Unit tests of TensorProto decoding (no server process): the Predict fast paths agree with the
+full checks; typed fields wrap as TensorFlow's do."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import openvino as ov
@@ -10,12 +13,13 @@ from helpers.model_server.grpc_api.tensors import (
     fast_array,
     sequence_request_from_protos,
 )
-from helpers.model_server.protocol.dtypes import BY_NUMPY
+from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
 from helpers.model_server.protocol.protos import predict_pb2, tensor_pb2
 from helpers.model_server.protocol.signature import DYNAMIC, TensorSpec
 from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.models.summator import build_summator
+from tests.server.support.dtypes import DT_HALF, DT_UINT8
 
 FP32 = BY_NUMPY[np.dtype(np.float32)]
 SPEC = TensorSpec("x", FP32, (1, 3))
@@ -119,3 +123,22 @@ def test_a_slot_skips_only_the_restore_of_the_state_it_still_holds():
     slot.save_states()
     slot.restore_states(second)
     assert step(10.0) == 20.0
+
+
+def test_typed_fields_wrap_with_list_backed_protobufs():
+    """Regression: with the pure-Python protobuf backend (plain lists), an int_val 300 for a U8
+    input or a half_val beyond 16 bits raised OverflowError, which became INTERNAL."""
+
+    def proto(dtype: int, field: str, values: list[int]) -> SimpleNamespace:
+        shape = SimpleNamespace(dim=[SimpleNamespace(size=len(values))])
+        return SimpleNamespace(
+            dtype=dtype, tensor_shape=shape, tensor_content=b"", **{field: values}
+        )
+
+    u8 = TensorSpec("mask", BY_TF_DTYPE[DT_UINT8], (3,))
+    got = array_from_proto(u8, proto(DT_UINT8, "int_val", [300, -1, 256]))
+    np.testing.assert_array_equal(got, np.array([300 % 256, 255, 0], np.uint8))
+    f16 = TensorSpec("scale", BY_TF_DTYPE[DT_HALF], (2,))
+    bits = [0x3C00 + 0x10000, -0x4000]  # 1.0 with bit 16 set; -0x4000 wraps to 0xC000 = -2.0
+    got = array_from_proto(f16, proto(DT_HALF, "half_val", bits))
+    np.testing.assert_array_equal(got, np.array([1.0, -2.0], np.float16))

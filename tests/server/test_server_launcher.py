@@ -13,15 +13,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from srv_tfs import (
-    END,
-    START,
-    get_model_status_pb2,
-    make_ndarray,
-    make_tensor_proto,
-    model_service_pb2_grpc,
-    predict_pb2,
-)
 
 from helpers.models.summator import build_summator
 from helpers.paths import REPO_ROOT
@@ -30,14 +21,25 @@ from helpers.serving.client import StatefulSequence, predict_request, to_ndarray
 from helpers.serving.protocol import PARENT_PID_VARIABLE, VersionState
 from helpers.serving.repository import write_config, write_model_repository
 from helpers.serving.status_probe import model_is_available, version_states
+from tests.server.support.requests import (
+    END,
+    START,
+    get_model_status_pb2,
+    make_ndarray,
+    make_tensor_proto,
+    model_service_pb2_grpc,
+    predict_pb2,
+)
+from tests.server.support.servers import serve_repository
 
 
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory):
+    """The summator served from command-line flags (as `launcher.serve_model` serves it)."""
     repository = tmp_path_factory.mktemp("cli_repo")
-    handle = launcher.serve_model(build_summator(), "summator", repository)
-    yield handle
-    handle.stop()
+    models = {"summator": build_summator()}
+    with serve_repository(repository, models, model_name="summator") as handle:
+        yield handle
 
 
 def test_article_client_code_runs_unchanged(cli_server):
@@ -63,7 +65,7 @@ def test_article_client_code_runs_unchanged(cli_server):
     assert got == np.cumsum(values).tolist()
 
 
-def test_stateful_sequence_helper_and_context_manager(cli_server):
+def test_stateful_sequence_sums_and_ends_its_sequence_on_exit(cli_server):
     values = np.array([3.0, 4.0, 5.0], np.float32)
     with grpc.insecure_channel(cli_server.grpc_address) as channel:
         with StatefulSequence(channel, "summator", "y") as sequence:
@@ -213,7 +215,7 @@ def test_docker_command_for_real_ovms(tmp_path):
     ]
 
 
-def test_write_config_layout(tmp_path):
+def test_write_config_writes_one_entry_per_model(tmp_path):
     path = write_config(tmp_path, [{"name": "a", "stateful": True}])
     assert path.read_text().count('"config"') == 1 and path.name == "config.json"
 

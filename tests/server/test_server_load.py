@@ -20,6 +20,7 @@ from benchmarks.load import (
 )
 from benchmarks.memory import rss_mb, settled_rss_mb
 from helpers.serving import launcher
+from tests.server.support.servers import serve_repository
 
 LIMIT = 500
 CLEANER_SECONDS = 1  # the cleaner's timer also returns freed heap memory to the OS
@@ -31,12 +32,10 @@ def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.S
     """A server for the load tests only, so its sequences and memory are its own."""
     root = tmp_path_factory.mktemp("load_repo")
     names = write_load_repository(root, LIMIT)
-    args = launcher.model_server_args(root, config=True)
-    args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
-    args += ["--file_system_poll_wait_seconds", "0"]
-    handle = launcher.start_server(root, names, args)
-    yield handle
-    handle.stop()
+    with serve_repository(
+        root, available=names, cleaner_seconds=CLEANER_SECONDS, file_poll_seconds=0
+    ) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ infer slot that can be held mid-inference, so that a scan lands exactly where ea
 """
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from srv_tfs import END, START, output, predict, predict_error, request, sequence_id_of, x
 
 from helpers.model_server.core.infer_pool import InferPool
 from helpers.model_server.core.sequences import SequenceManager
@@ -22,8 +20,19 @@ from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.models.summator import build_summator
-from helpers.serving import launcher
-from helpers.serving.repository import write_config, write_model_repository
+from helpers.serving.repository import write_config
+from tests.server.support.requests import (
+    END,
+    START,
+    output,
+    predict,
+    predict_error,
+    request,
+    sequence_id_of,
+    summator_x,
+)
+from tests.server.support.servers import serve_repository
+from tests.server.support.waiting import wait_for
 
 NO_CONTROL = Control.NO_CONTROL
 MISSING = (grpc.StatusCode.NOT_FOUND, "Sequence with provided ID does not exist")
@@ -181,18 +190,17 @@ def test_32_threads_mixing_scans_and_sequences_end_with_no_sequences():
 def race_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """A server whose config.json the reload test rewrites (polled every second)."""
     root = tmp_path_factory.mktemp("race_repo")
-    write_model_repository(build_summator(), root, "summator")
-    models = [
+    models: list[dict[str, object]] = [
         {"name": "summator", "stateful": True, "idle_sequence_cleanup": False},
         {"name": "reloaded", "base_path": "summator", "stateful": True, "nireq": 1},
     ]
-    write_config(root, models)
-    args = launcher.model_server_args(root, config=True)
-    args += ["--file_system_poll_wait_seconds", "1"]
-    handle = launcher.start_server(root, ["summator", "reloaded"], args)
-    with grpc.insecure_channel(handle.grpc_address) as channel:
+    with (
+        serve_repository(
+            root, {"summator": build_summator()}, models, file_poll_seconds=1
+        ) as handle,
+        grpc.insecure_channel(handle.grpc_address) as channel,
+    ):
         yield handle, channel, root, models
-    handle.stop()
 
 
 def test_start_racing_end_on_one_id_has_only_consistent_outcomes(race_server):
@@ -202,30 +210,35 @@ def test_start_racing_end_on_one_id_has_only_consistent_outcomes(race_server):
 
     def end(sequence_id: int) -> float:
         barrier.wait()
-        return float(output(predict(channel, request("summator", x(2.0), sequence_id, END)))[0, 0])
+        return float(
+            output(predict(channel, request("summator", summator_x(2.0), sequence_id, END)))[0, 0]
+        )
 
     def start(sequence_id: int) -> tuple[str, float | None]:
         barrier.wait()
         try:
-            response = predict(channel, request("summator", x(5.0), sequence_id, START))
+            response = predict(channel, request("summator", summator_x(5.0), sequence_id, START))
         except grpc.RpcError as error:
             return error.code().name, None
         return "OK", float(output(response)[0, 0])
 
     with ThreadPoolExecutor(2) as pool:
         for sequence_id in range(90_000, 90_150):
-            predict(channel, request("summator", x(1.0), sequence_id, START))
+            predict(channel, request("summator", summator_x(1.0), sequence_id, START))
             ended, started = pool.submit(end, sequence_id), pool.submit(start, sequence_id)
             assert ended.result() == 3.0  # END always finishes the old sequence correctly
             code, value = started.result()
             outcomes[code] += 1
             if code == "OK":  # END finished first: a fresh sequence, started from zero
                 assert value == 5.0
-                follow = predict(channel, request("summator", x(1.0), sequence_id, END))
+                follow = predict(channel, request("summator", summator_x(1.0), sequence_id, END))
                 assert float(output(follow)[0, 0]) == 6.0
             else:  # START came while the old sequence was live or ending: it changed nothing
                 assert code in {"ALREADY_EXISTS", "FAILED_PRECONDITION"}
-                assert predict_error(channel, request("summator", x(1.0), sequence_id)) == MISSING
+                assert (
+                    predict_error(channel, request("summator", summator_x(1.0), sequence_id))
+                    == MISSING
+                )
     assert sum(outcomes.values()) == 150
     assert handle.is_running()
 
@@ -234,13 +247,13 @@ def test_two_clients_hammering_one_sequence_are_served_one_at_a_time(race_server
     """Every response is the previous running sum plus its own input: a serial order exists."""
     _, channel, _, _ = race_server
     sequence_id = 95_000
-    predict(channel, request("summator", x(0.0), sequence_id, START))
+    predict(channel, request("summator", summator_x(0.0), sequence_id, START))
     values = {0: np.arange(1, 201, 2, dtype=np.float32), 1: np.arange(2, 202, 2, dtype=np.float32)}
 
     def hammer(client: int) -> list[tuple[float, float]]:
         pairs = []
         for value in values[client]:
-            response = predict(channel, request("summator", x(float(value)), sequence_id))
+            response = predict(channel, request("summator", summator_x(float(value)), sequence_id))
             pairs.append((float(value), float(output(response)[0, 0])))
         return pairs
 
@@ -251,16 +264,10 @@ def test_two_clients_hammering_one_sequence_are_served_one_at_a_time(race_server
     for value, total in pairs:
         assert total == previous + value  # no step lost, none applied twice, none interleaved
         previous = total
-    final = float(output(predict(channel, request("summator", x(0.0), sequence_id, END)))[0, 0])
+    final = float(
+        output(predict(channel, request("summator", summator_x(0.0), sequence_id, END)))[0, 0]
+    )
     assert final == previous == float(sum(v.sum() for v in values.values()))
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    """Poll until `condition()` holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_reload_under_load_drops_sequences_cleanly(race_server):
@@ -280,7 +287,9 @@ def test_reload_under_load_drops_sequences_cleanly(race_server):
             for step, (value, expected) in enumerate(zip(values, np.cumsum(values), strict=True)):
                 control = START if step == 0 else END if step == len(values) - 1 else None
                 try:
-                    response = predict(channel, request("reloaded", x(value), sequence_id, control))
+                    response = predict(
+                        channel, request("reloaded", summator_x(value), sequence_id, control)
+                    )
                 except grpc.RpcError as error:
                     key = f"{error.code().name}: {error.details()}"
                     with lock:
@@ -294,13 +303,17 @@ def test_reload_under_load_drops_sequences_cleanly(race_server):
     threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
-    wait_for(lambda: counts["ok"] > 300)
+    wait_for(lambda: counts["ok"] > 300, 30, "300 steps before the reload", interval=0.1)
     before = handle.log_text().count("is AVAILABLE")
     changed = [dict(m, nireq=2) if m["name"] == "reloaded" else m for m in models]
     write_config(Path(root), changed)
-    wait_for(lambda: handle.log_text().count("is AVAILABLE") > before)
+    wait_for(
+        lambda: handle.log_text().count("is AVAILABLE") > before, 30, "the reload", interval=0.1
+    )
     ok_at_reload = counts["ok"]
-    wait_for(lambda: counts["ok"] > ok_at_reload + 300)
+    wait_for(
+        lambda: counts["ok"] > ok_at_reload + 300, 30, "300 steps after the reload", interval=0.1
+    )
     stop.set()
     for thread in threads:
         thread.join(30)

@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from srv_tfs import rest
+
+from tests.server.support.requests import rest
 
 PREDICT = "/v1/models/summator:predict"
 
@@ -38,7 +39,7 @@ def test_column_flow_gives_running_sums_and_sequence_id_lists(base):
     assert step(base, 1.0, 31337) == (404, {"error": "Sequence with provided ID does not exist"})
 
 
-def test_generated_id_over_rest(base):
+def test_rest_start_without_an_id_gets_a_generated_one(base):
     status, body = step(base, 1.0, None, 1)
     assert status == 200
     sequence_id = body["outputs"]["sequence_id"][0]
@@ -79,7 +80,7 @@ def test_special_input_errors(base, special, code, message):
     assert rest(base, PREDICT, body) == (code, {"error": message})
 
 
-def test_conflict_and_limit_codes(base):
+def test_rest_conflict_is_409_and_the_sequence_limit_503(base):
     assert step(base, 1.0, 555, 1)[0] == 200
     assert step(base, 1.0, 555, 1) == (409, {"error": "Sequence with provided ID already exists"})
     for sequence_id in (1, 2, 3):
@@ -164,7 +165,7 @@ def test_huge_body_is_refused_before_it_is_read(main_server):
     assert step(main_server.rest_url, 1.0, None, 1)[0] == 200
 
 
-def test_status_and_metadata(base):
+def test_rest_model_status_and_metadata(base):
     assert rest(base, "/v1/models/summator") == (
         200,
         {

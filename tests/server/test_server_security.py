@@ -6,8 +6,6 @@ import math
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -17,9 +15,16 @@ from pathlib import Path
 import grpc
 import numpy as np
 import openvino as ov
-import openvino.opset13 as ops
 import pytest
-from srv_http import (
+
+from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.rest_api.http import DRAIN_SECONDS, MAX_CONNECTIONS
+from helpers.model_server.rest_api.service import RestHandler, start_rest_server
+from helpers.models.summator import build_summator
+from helpers.serving import launcher
+from helpers.serving.repository import write_config, write_model_repository
+from tests.server.support.http import (
+    LOOPBACK,
     exchange,
     http_request,
     listening_sockets,
@@ -28,28 +33,26 @@ from srv_http import (
     read_until_closed,
     reset_connection,
 )
-from srv_tfs import (
+from tests.server.support.models import build_slow_summator
+from tests.server.support.requests import (
     get_model_status_pb2,
     model_service_pb2_grpc,
     output,
     predict,
     predict_error,
     request,
-    x,
+    rest,
+    summator_rest_inputs,
+    summator_x,
 )
-
-from helpers.model_server.core.manager import ModelManager
-from helpers.model_server.rest_api.http import DRAIN_SECONDS, MAX_CONNECTIONS
-from helpers.model_server.rest_api.service import RestHandler, start_rest_server
-from helpers.models.summator import build_summator, make_variable
-from helpers.paths import REPO_ROOT
-from helpers.serving import launcher
-from helpers.serving.repository import write_config, write_model_repository
+from tests.server.support.servers import run_server_command, serve_repository
+from tests.server.support.waiting import wait_for
 
 NOT_FOUND = "Model with requested name is not found"
 SERVED = ["summator", "link_in", "alias", "absolute"]
 REFUSED_LINKS = ["linked_out", "file_link_out", "bin_link_out"]
 IN_FLIGHT_SECONDS = 2.0
+SLOW_ROUNDS = 64  # rounds of a 1024 x 1024 MatMul in every step of the slow model
 CANARY_START = 1000.0  # the canary summator starts from this, so serving it would show
 
 
@@ -101,11 +104,8 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def server(layout: tuple[Path, Path]) -> Iterator[launcher.ServerHandle]:
     """This module's own server, in config mode, default bind addresses."""
     repo, _ = layout
-    args = launcher.model_server_args(repo, config=True)
-    args += ["--file_system_poll_wait_seconds", "0", "--log_level", "DEBUG"]
-    handle = launcher.start_server(repo, SERVED, args)
-    yield handle
-    handle.stop()
+    with serve_repository(repo, available=SERVED, file_poll_seconds=0, debug_log=True) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +136,12 @@ class SideSequence:
         """One gRPC step; the output must equal the numpy running sum."""
         value = self.next_value()
         self.values.append(value)
-        req = request("summator", x(value), self.sequence_id, control)
+        req = request("summator", summator_x(value), self.sequence_id, control)
         assert output(predict(self.channel, req))[0, 0] == self.expected()
 
     def rest_body(self, value: float) -> bytes:
         """A REST NO_CONTROL step for this sequence (not yet counted in `values`)."""
-        inputs = {"x": [[value]], "sequence_id": [self.sequence_id], "sequence_control_input": [0]}
+        inputs = summator_rest_inputs(value, self.sequence_id, 0)
         return json.dumps({"inputs": inputs}).encode()
 
 
@@ -192,19 +192,20 @@ def test_default_bind_is_loopback_only(server: launcher.ServerHandle) -> None:
 
 def test_explicit_wildcard_bind_is_honoured(layout: tuple[Path, Path]) -> None:
     repo, _ = layout
-    args = launcher.model_server_args(repo, "summator", stateful=True)
-    args += ["--grpc_bind_address", "0.0.0.0", "--rest_bind_address", "0.0.0.0"]
-    args += ["--file_system_poll_wait_seconds", "0"]
-    handle = launcher.start_server(repo, ["summator"], args, log_path=repo.parent / "wild.log")
-    try:
+    wildcard = ["--grpc_bind_address", "0.0.0.0", "--rest_bind_address", "0.0.0.0"]
+    with serve_repository(
+        repo,
+        model_name="summator",
+        file_poll_seconds=0,
+        extra_args=wildcard,
+        log_path=repo.parent / "wild.log",
+    ) as handle:
         for port in (handle.grpc_port, handle.rest_port):
             assert {address for address, _ in listening_sockets(port)} <= {"0.0.0.0", "::"}
             assert listening_sockets(port)
         address = non_loopback_ipv4()
         if address is not None:
             socket.create_connection((address, handle.rest_port), timeout=10).close()
-    finally:
-        handle.stop()
 
 
 # --- 2. request size and framing -------------------------------------------------------------
@@ -321,7 +322,9 @@ def test_body_cut_short_is_never_run(server: launcher.ServerHandle, side: SideSe
     assert_server_healthy(server, side)  # the step was not applied
 
 
-def test_body_cut_short_by_reset(server: launcher.ServerHandle, side: SideSequence) -> None:
+def test_body_cut_short_by_a_reset_leaves_the_server_healthy(
+    server: launcher.ServerHandle, side: SideSequence
+) -> None:
     body = side.rest_body(side.next_value())
     data = http_request("POST", "/v1/models/summator:predict", None)
     data = data.replace(b"\r\n\r\n", f"\r\nContent-Length: {len(body) + 10}\r\n\r\n".encode())
@@ -343,10 +346,12 @@ def test_client_closing_before_the_reply_gets_its_step_applied_once(
         sock.sendall(http_request("POST", "/v1/models/summator:predict", side.rest_body(value)))
         sock.close()
         side.values.append(value)
-        deadline = time.monotonic() + 30
-        while server.log_text().count(answered) == before:
-            assert time.monotonic() < deadline, "the request was never answered"
-            time.sleep(0.05)
+        wait_for(
+            lambda: server.log_text().count(answered) != before,  # noqa: B023 (called at once)
+            30,
+            "the request to be answered",
+            interval=0.05,
+        )
     assert_server_healthy(server, side)  # exact only if each step was applied exactly once
 
 
@@ -362,7 +367,9 @@ def test_silent_and_stalled_clients_do_not_disturb(
     assert_server_healthy(server, side)
 
 
-def test_pipelined_keep_alive_requests(server: launcher.ServerHandle, side: SideSequence) -> None:
+def test_pipelined_keep_alive_requests_are_answered_in_order(
+    server: launcher.ServerHandle, side: SideSequence
+) -> None:
     values = [side.next_value() for _ in range(3)]
     data = b"".join(
         http_request("POST", "/v1/models/summator:predict", side.rest_body(v)) for v in values
@@ -378,10 +385,16 @@ def test_pipelined_keep_alive_requests(server: launcher.ServerHandle, side: Side
     assert_server_healthy(server, side)
 
 
+def get_unknown_model(port: int, host: str = LOOPBACK) -> tuple[bytes, bool]:
+    """GET a model an empty manager does not serve, on a fresh connection: (bytes, closed)."""
+    data = http_request("GET", "/v1/models/m", None, {"Connection": "close"})
+    return exchange(port, data, half_close=False, timeout=30, host=host)
+
+
 def test_stalled_client_is_dropped_after_the_handler_timeout() -> None:
     assert 30 <= RestHandler.timeout <= 120  # production: long enough for slow clients
     port = launcher.free_port()
-    (rest,) = start_rest_server(ModelManager(ov.Core()), ["127.0.0.1"], port, timeout=1.0)
+    (rest_server,) = start_rest_server(ModelManager(ov.Core()), ["127.0.0.1"], port, timeout=1.0)
     try:
         for partial in (b"", b"GET /v1/models/m HTTP/1.1\r\nHost", b"POST / HTTP/1.1\r\n"):
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
@@ -391,56 +404,51 @@ def test_stalled_client_is_dropped_after_the_handler_timeout() -> None:
                 started = time.monotonic()
                 raw, closed = read_until_closed(sock)
                 assert closed and raw == b"" and time.monotonic() - started < 25
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:  # still serving
-            sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
-            raw, _ = read_until_closed(sock)
+        raw, _ = get_unknown_model(port)  # still serving
         assert json_error(raw, 404) == NOT_FOUND
     finally:
-        rest.stop_and_drain()
+        rest_server.stop_and_drain()
 
 
 def test_connections_over_the_cap_get_a_clear_503_and_others_carry_on() -> None:
     """Idle connections hold threads; past the cap new ones are refused, not queued forever."""
     assert 64 <= MAX_CONNECTIONS <= 4096
     port = launcher.free_port()
-    (rest,) = start_rest_server(ModelManager(ov.Core()), ["127.0.0.1"], port, max_connections=3)
+    (rest_server,) = start_rest_server(
+        ModelManager(ov.Core()), ["127.0.0.1"], port, max_connections=3
+    )
     idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(3)]
     try:
         # The accept thread counts connections in order, before any handler thread runs.
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
-            raw, closed = read_until_closed(sock)
+        raw, closed = get_unknown_model(port)
         assert closed
         assert json_error(raw, 503) == "Too many open connections; try again later"
         idle.pop().close()  # one place frees up (once its handler sees the close)
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-                sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
-                raw, _ = read_until_closed(sock)
-            if not raw.startswith(b"HTTP/1.1 503 ") or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert json_error(raw, 404) == NOT_FOUND
+        replies: list[bytes] = []
+
+        def served_again() -> bool:
+            replies.append(get_unknown_model(port)[0])
+            return not replies[-1].startswith(b"HTTP/1.1 503 ")
+
+        wait_for(served_again, 30, "the freed place to be taken", interval=0.1)
+        assert json_error(replies[-1], 404) == NOT_FOUND
     finally:
         for sock in idle:
             sock.close()
-        rest.stop_and_drain(timeout=0.5)
+        rest_server.stop_and_drain(timeout=0.5)
 
 
 def test_rest_binds_an_ipv6_address() -> None:
     if not socket.has_ipv6 or not listening_sockets_possible("::1"):
         pytest.skip("no IPv6 loopback")
     port = launcher.free_port()
-    (rest,) = start_rest_server(ModelManager(ov.Core()), ["::1"], port)
+    (rest_server,) = start_rest_server(ModelManager(ov.Core()), ["::1"], port)
     try:
         assert {address for address, _ in listening_sockets(port)} == {"::1"}
-        with socket.create_connection(("::1", port), timeout=30) as sock:
-            sock.sendall(http_request("GET", "/v1/models/m", None, {"Connection": "close"}))
-            raw, _ = read_until_closed(sock)
+        raw, _ = get_unknown_model(port, host="::1")
         assert json_error(raw, 404) == NOT_FOUND
     finally:
-        rest.stop_and_drain()
+        rest_server.stop_and_drain()
 
 
 def listening_sockets_possible(address: str) -> bool:
@@ -456,47 +464,20 @@ def listening_sockets_possible(address: str) -> bool:
 # --- 4. REST drain on SIGTERM ----------------------------------------------------------------
 
 
-def build_slow_summator(layers: int = 64, rows: int = 1024, width: int = 1024) -> ov.Model:
-    """A summator (y = running sum of x) whose every step also runs a chain of large MatMuls."""
-    x_in = ops.parameter([1, 1], np.float32, name="x")
-    variable = make_variable("slow_sum")
-    total = ops.add(ops.read_value(ops.constant(np.zeros((1, 1), np.float32)), variable), x_in)
-    rng = np.random.default_rng(0)
-    weights = rng.standard_normal((width, width)).astype(np.float32) / np.float32(math.sqrt(width))
-    hidden = ops.broadcast(x_in, ops.constant(np.array([rows, width], np.int64)))
-    for _ in range(layers):
-        hidden = ops.tanh(ops.matmul(hidden, ops.constant(weights), False, False))
-    axes = ops.constant(np.array([0, 1], np.int64))
-    zero = ops.multiply(
-        ops.reduce_sum(hidden, axes, True), ops.constant(np.zeros((1, 1), np.float32))
-    )
-    result = ops.result(ops.add(total, zero), name="y")
-    return ov.Model([result], [ops.assign(total, variable)], [x_in], "slow_summator")
-
-
 def rest_step(
-    port: int, name: str, value: float, sequence_id: int, control: int
+    base: str, name: str, value: float, sequence_id: int, control: int
 ) -> tuple[int, dict]:
-    """One REST step on its own connection."""
-    inputs = {"x": [[value]], "sequence_id": [sequence_id], "sequence_control_input": [control]}
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("POST", f"/v1/models/{name}:predict", json.dumps({"inputs": inputs}))
-    response = connection.getresponse()
-    result = response.status, json.loads(response.read())
-    connection.close()
-    return result
+    """One summator-like REST step on its own connection."""
+    inputs = summator_rest_inputs(value, sequence_id, control)
+    return rest(base, f"/v1/models/{name}:predict", {"inputs": inputs}, timeout=60)
 
 
 def test_sigterm_drains_rest_requests_in_flight(tmp_path: Path) -> None:
-    write_model_repository(build_slow_summator(), tmp_path, "slow")
-    args = launcher.model_server_args(tmp_path, "slow", stateful=True)
-    handle = launcher.start_server(
-        tmp_path, ["slow"], [*args, "--file_system_poll_wait_seconds", "0"]
-    )
-    try:
+    slow = {"slow": build_slow_summator(rounds=SLOW_ROUNDS)}
+    with serve_repository(tmp_path, slow, model_name="slow", file_poll_seconds=0) as handle:
         for control in (1, 0):  # warm up, then time one step
             started = time.monotonic()
-            assert rest_step(handle.rest_port, "slow", 1.0, 1, control)[0] == 200
+            assert rest_step(handle.rest_url, "slow", 1.0, 1, control)[0] == 200
         step_seconds = time.monotonic() - started
         # Queue enough requests to stay in flight for about 2 s: longer than the accept loop's
         # 0.5 s poll, which is all an undrained stop would wait, and within the drain bound.
@@ -505,13 +486,12 @@ def test_sigterm_drains_rest_requests_in_flight(tmp_path: Path) -> None:
         rng = np.random.default_rng(3)
         firsts, seconds = rng.integers(-50, 50, count), rng.integers(-50, 50, count)
         for i in range(count):
-            assert rest_step(handle.rest_port, "slow", float(firsts[i]), 100 + i, 1)[0] == 200
+            assert rest_step(handle.rest_url, "slow", float(firsts[i]), 100 + i, 1)[0] == 200
         results: dict[int, tuple[int, dict]] = {}
         sent = threading.Barrier(count + 1)
 
         def in_flight(i: int) -> None:
-            inputs = {"x": [[float(seconds[i])]], "sequence_id": [100 + i]}
-            inputs["sequence_control_input"] = [0]
+            inputs = summator_rest_inputs(float(seconds[i]), 100 + i, 0)
             connection = http.client.HTTPConnection("127.0.0.1", handle.rest_port, timeout=60)
             connection.request("POST", "/v1/models/slow:predict", json.dumps({"inputs": inputs}))
             sent.wait()
@@ -526,10 +506,12 @@ def test_sigterm_drains_rest_requests_in_flight(tmp_path: Path) -> None:
         for thread in threads:
             thread.start()
         sent.wait(30)
-        deadline = time.monotonic() + 20
-        while any(backlog for _, backlog in listening_sockets(handle.rest_port)):
-            assert time.monotonic() < deadline, "requests were never accepted"
-            time.sleep(0.01)
+        wait_for(
+            lambda: not any(backlog for _, backlog in listening_sockets(handle.rest_port)),
+            20,
+            "the requests to be accepted",
+            interval=0.01,
+        )
         assert handle.process is not None
         signalled = time.monotonic()
         handle.process.send_signal(signal.SIGTERM)
@@ -551,8 +533,6 @@ def test_sigterm_drains_rest_requests_in_flight(tmp_path: Path) -> None:
         print(
             f"step {step_seconds:.3f} s, {count} in flight, SIGTERM to exit {drain_seconds:.2f} s"
         )
-    finally:
-        handle.stop()
 
 
 # --- 5. paths in config.json and on the command line ------------------------------------------
@@ -566,11 +546,11 @@ def rest_get(port: int, path: str) -> tuple[int, dict]:
     return response.status, response.json()
 
 
-def run_sequence(port: int, name: str, sequence_id: int) -> None:
+def run_sequence(base: str, name: str, sequence_id: int) -> None:
     """A short REST sequence on `name`; its outputs must be the numpy running sums."""
     values = np.random.default_rng(sequence_id).integers(-50, 50, 4).astype(np.float32)
     got = [
-        rest_step(port, name, float(v), sequence_id, 1 if i == 0 else 0)
+        rest_step(base, name, float(v), sequence_id, 1 if i == 0 else 0)
         for i, v in enumerate(values)
     ]
     assert all(status == 200 for status, _ in got)
@@ -589,7 +569,7 @@ def test_dotdot_base_path_in_config_is_refused_others_load(
     for name in ("escape", "escape_abs"):
         assert rest_get(server.rest_port, f"/v1/models/{name}") == (404, {"error": NOT_FOUND})
     for name in SERVED:  # relative, absolute and symlinked base paths keep working
-        run_sequence(server.rest_port, name, 5000 + SERVED.index(name))
+        run_sequence(server.rest_url, name, 5000 + SERVED.index(name))
 
 
 @pytest.mark.parametrize("name", REFUSED_LINKS)
@@ -601,7 +581,7 @@ def test_symlinks_leaving_the_base_path_are_refused(
     assert status == 200
     (version,) = body["model_version_status"]
     assert version["version"] == "1" and version["state"] != "AVAILABLE"
-    assert rest_step(server.rest_port, name, 1.0, 1, 1)[0] == 404
+    assert rest_step(server.rest_url, name, 1.0, 1, 1)[0] == 404
     assert f"Refusing {repo / name / '1'}" in server.log_text()
     assert str(outside / "canary" / "1") in server.log_text()
 
@@ -610,33 +590,18 @@ def test_symlinks_inside_the_base_path_are_served(server: launcher.ServerHandle)
     status, body = rest_get(server.rest_port, "/v1/models/link_in")
     states = {v["version"]: v["state"] for v in body["model_version_status"]}
     assert status == 200 and states == {"2": "AVAILABLE"}
-    run_sequence(server.rest_port, "link_in", 6001)
-    run_sequence(server.rest_port, "alias", 6002)
+    run_sequence(server.rest_url, "link_in", 6001)
+    run_sequence(server.rest_url, "alias", 6002)
 
 
-def test_dotdot_model_path_on_the_command_line_fails_start(
-    layout: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_dotdot_model_path_on_the_command_line_fails_start(layout: tuple[Path, Path]) -> None:
     repo, _ = layout
     model_path = f"{repo}/alias/../summator"
-    command = [sys.executable, "-m", "helpers.model_server", "--model_name", "s", "--model_path"]
-    command += [model_path, "--port", str(launcher.free_port()), "--stateful"]
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    log_path = tmp_path / "cli.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while process.poll() is None and "Started gRPC" not in log_path.read_text():
-                assert time.monotonic() < deadline, "the server neither failed nor started"
-                time.sleep(0.1)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-            process.wait(30)
-    log = log_path.read_text()
+    args = ["--model_name", "s", "--model_path", model_path]
+    result = run_server_command(*args, "--port", str(launcher.free_port()), "--stateful")
+    log = result.stdout + result.stderr
     assert f"Path {model_path} escape with .. is forbidden." in log
-    assert process.returncode == 1, log[-2000:]
+    assert result.returncode == 1, log[-2000:]
 
 
 # --- 6. nothing in a request loads or runs a file ---------------------------------------------
@@ -674,7 +639,7 @@ def test_path_like_model_names_over_grpc_are_just_unknown_names(
 ) -> None:
     loads = server.log_text().count("Loading model")
     for name in path_like_names(layout[1]):
-        assert predict_error(channel, request(name, x(1.0))) == (
+        assert predict_error(channel, request(name, summator_x(1.0))) == (
             grpc.StatusCode.NOT_FOUND,
             NOT_FOUND,
         )

@@ -5,8 +5,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
-from srv_models import CLEANER_SECONDS, build_tensor_iterator_lstm
-from srv_tfs import END, START, make_ndarray, output, predict, predict_error, request, x
+
+from tests.server.support.models import MAIN_CLEANER_SECONDS, build_tensor_iterator_lstm
+from tests.server.support.requests import (
+    END,
+    START,
+    make_ndarray,
+    output,
+    predict,
+    predict_error,
+    request,
+    summator_x,
+)
 
 
 def test_30_threads_by_25_steps_give_exact_sums(channel):
@@ -17,7 +27,9 @@ def test_30_threads_by_25_steps_give_exact_sums(channel):
         sums = []
         for step, value in enumerate(values[thread]):
             control = START if step == 0 else END if step == 24 else None
-            response = predict(channel, request("summator", x(value), 50_000 + thread, control))
+            response = predict(
+                channel, request("summator", summator_x(value), 50_000 + thread, control)
+            )
             sums.append(float(output(response)[0, 0]))
         return sums
 
@@ -27,34 +39,36 @@ def test_30_threads_by_25_steps_give_exact_sums(channel):
 
 
 def test_concurrent_requests_on_one_sequence_lose_no_update(channel):
-    predict(channel, request("summator", x(0.0), 60_000, START))
+    predict(channel, request("summator", summator_x(0.0), 60_000, START))
 
     def add_ones(_: int) -> None:
         for _ in range(25):
-            predict(channel, request("summator", x(1.0), 60_000))
+            predict(channel, request("summator", summator_x(1.0), 60_000))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(add_ones, range(8)))
-    assert output(predict(channel, request("summator", x(0.0), 60_000, END)))[0, 0] == 200.0
+    assert (
+        output(predict(channel, request("summator", summator_x(0.0), 60_000, END)))[0, 0] == 200.0
+    )
 
 
 def test_idle_sequences_are_removed_by_two_scans_and_active_ones_kept(channel):
-    predict(channel, request("idle", x(1.0), 1, START))
-    predict(channel, request("idle", x(1.0), 2, START))
-    predict(channel, request("summator", x(1.0), 70_000, START))
-    deadline = time.monotonic() + 3 * CLEANER_SECONDS + 0.5
+    predict(channel, request("idle", summator_x(1.0), 1, START))
+    predict(channel, request("idle", summator_x(1.0), 2, START))
+    predict(channel, request("summator", summator_x(1.0), 70_000, START))
+    deadline = time.monotonic() + 3 * MAIN_CLEANER_SECONDS + 0.5
     kept = 1.0
     while time.monotonic() < deadline:
-        kept = float(output(predict(channel, request("idle", x(1.0), 2)))[0, 0])
-        time.sleep(CLEANER_SECONDS / 4)
-    code, details = predict_error(channel, request("idle", x(1.0), 1))
+        kept = float(output(predict(channel, request("idle", summator_x(1.0), 2)))[0, 0])
+        time.sleep(MAIN_CLEANER_SECONDS / 4)
+    code, details = predict_error(channel, request("idle", summator_x(1.0), 1))
     assert (code, details) == (
         grpc.StatusCode.NOT_FOUND,
         "Sequence with provided ID does not exist",
     )
-    assert output(predict(channel, request("idle", x(1.0), 2, END)))[0, 0] == kept + 1.0
+    assert output(predict(channel, request("idle", summator_x(1.0), 2, END)))[0, 0] == kept + 1.0
     # idle_sequence_cleanup=false: never removed by the cleaner.
-    assert output(predict(channel, request("summator", x(1.0), 70_000, END)))[0, 0] == 2.0
+    assert output(predict(channel, request("summator", summator_x(1.0), 70_000, END)))[0, 0] == 2.0
 
 
 def test_low_latency_transformation_streams_a_tensor_iterator(channel, core):

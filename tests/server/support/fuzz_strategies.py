@@ -5,10 +5,18 @@ import math
 from typing import Any
 
 import numpy as np
-import openvino as ov
-import openvino.opset13 as ops
 from hypothesis import strategies as st
-from srv_tfs import predict_pb2, tensor_pb2
+
+from helpers.serving.client import predict_request, special_proto
+from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, UINT32_MAX, UINT64_MAX
+from tests.server.support.dtypes import DT_FLOAT, DT_HALF, DT_INT32, DT_UINT8
+from tests.server.support.requests import (
+    predict_pb2,
+    summator_rest_inputs,
+    summator_x,
+    tensor_pb2,
+    tensor_with_content,
+)
 
 # Served names. The fuzz target and the side sequences use different names (one sequence
 # manager each), so fuzz STARTs can never exhaust the side sequences' limit.
@@ -20,13 +28,10 @@ SERVED = (FUZZ_MODEL, DYNAMIC_MODEL, DUMMY_MODEL)
 # Sequences the fuzz module starts on FUZZ_MODEL first, so that mutated NO_CONTROL/END requests
 # often reach a live sequence.
 POOL_IDS = range(1, 33)
-INPUT_NAMES = ("x", "b", "ids", "mask", "scale", "sequence_id", "sequence_control_input")
+INPUT_NAMES = ("x", "b", "ids", "mask", "scale", SEQUENCE_ID, SEQUENCE_CONTROL_INPUT)
 PATH_LIKE = ("../summator", "/etc/passwd", "..", ".", "summator/../dummy", "", " ", "dummy\x00")
 
-# TF DataType numbers the fuzzer uses for valid tensors.
-DT_FLOAT, DT_INT32, DT_UINT8, DT_HALF, DT_UINT32, DT_UINT64 = 1, 3, 4, 19, 22, 23
 INT64_MAX = 2**63 - 1
-UINT64_MAX = 2**64 - 1
 HUGE_DIMS = (2**31, 2**32, 2**40, 2**62, INT64_MAX, -1, -(2**63), 0)
 VALUE_FIELDS = (
     "float_val",
@@ -41,21 +46,6 @@ VALUE_FIELDS = (
 )
 
 
-def build_dynamic_model() -> ov.Model:
-    """`dyn`: ids i32 [-1,-1] + mask u8 [-1,-1] -> sum (broadcast); scale f16 [1] -> 2*scale."""
-    ids = ops.parameter([-1, -1], np.int32, name="ids")
-    mask = ops.parameter([-1, -1], np.uint8, name="mask")
-    scale = ops.parameter([1], np.float16, name="scale")
-    for param, name in ((ids, "ids"), (mask, "mask"), (scale, "scale")):
-        param.output(0).set_names({name})
-    total = ops.result(ops.add(ids, ops.convert(mask, "i32")), name="sum")
-    total.output(0).set_names({"sum"})
-    doubled = ops.multiply(scale, ops.constant(np.array([2], np.float16)))
-    scaled = ops.result(doubled, name="scaled")
-    scaled.output(0).set_names({"scaled"})
-    return ov.Model([total, scaled], [ids, mask, scale], "dyn")
-
-
 # --- scalar building blocks ---------------------------------------------------------------
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_from(
@@ -64,7 +54,7 @@ FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_f
 DOUBLES = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e308, -1e308])
 INT32 = st.integers(-(2**31), 2**31 - 1)
 INT64 = st.integers(-(2**63), INT64_MAX)
-UINT32 = st.integers(0, 2**32 - 1)
+UINT32 = st.integers(0, UINT32_MAX)
 UINT64 = st.integers(0, UINT64_MAX) | st.sampled_from([0, 1, 2, UINT64_MAX, 2**63])
 # A dimension: small, edge, or any int64.
 DIMS = st.integers(-3, 4) | st.sampled_from(HUGE_DIMS) | INT64
@@ -144,31 +134,19 @@ def noise_requests(draw: st.DrawFn) -> predict_pb2.PredictRequest:
 # --- valid requests and single mutations ------------------------------------------------------
 
 
-def tensor(dtype: int, shape: tuple[int, ...], content: bytes) -> tensor_pb2.TensorProto:
-    """A TensorProto with tensor_content."""
-    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_content=content)
-    for size in shape:
-        proto.tensor_shape.dim.add().size = size
-    return proto
-
-
-def special(value: int, field: str) -> tensor_pb2.TensorProto:
-    """A special input as the official clients send it: shape [1], one value in `field`."""
-    proto = tensor_pb2.TensorProto(dtype=DT_UINT64 if field == "uint64_val" else DT_UINT32)
-    proto.tensor_shape.dim.add().size = 1
-    getattr(proto, field).append(value)
-    return proto
-
-
-def summator_request(model: str, x: float, sequence_id: int, control: int | None) -> Any:
-    """A valid summator request: x as [1,1] float32 tensor_content plus the special inputs."""
+def dynamic_request(
+    ids: tensor_pb2.TensorProto,
+    mask: tensor_pb2.TensorProto,
+    scale: tensor_pb2.TensorProto | None = None,
+) -> predict_pb2.PredictRequest:
+    """A request to `dyn` with these tensors (`scale` by default f16 [1] zero)."""
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    content = np.array([[x]], np.float32).tobytes()
-    request.inputs["x"].CopyFrom(tensor(DT_FLOAT, (1, 1), content))
-    request.inputs["sequence_id"].CopyFrom(special(sequence_id, "uint64_val"))
-    if control is not None:
-        request.inputs["sequence_control_input"].CopyFrom(special(control, "uint32_val"))
+    request.model_spec.name = DYNAMIC_MODEL
+    request.inputs["ids"].CopyFrom(ids)
+    request.inputs["mask"].CopyFrom(mask)
+    if scale is None:
+        scale = tensor_with_content(DT_HALF, (1,), bytes(2))
+    request.inputs["scale"].CopyFrom(scale)
     return request
 
 
@@ -181,23 +159,19 @@ def valid_requests(draw: st.DrawFn) -> predict_pb2.PredictRequest:
         pool = st.sampled_from(POOL_IDS)
         sequence_id = draw(st.one_of(pool, pool, pool, st.integers(0, 2**20), UINT64))
         x = draw(st.floats(-1e6, 1e6, width=32))
-        return summator_request(FUZZ_MODEL, x, sequence_id, control)
-    request = predict_pb2.PredictRequest()
+        return predict_request(FUZZ_MODEL, summator_x(x), sequence_id, control)
     if kind == "dummy":
-        request.model_spec.name = DUMMY_MODEL
         values = draw(st.lists(st.floats(-1e6, 1e6, width=32), min_size=10, max_size=10))
-        content = np.array([values], np.float32).tobytes()
-        request.inputs["b"].CopyFrom(tensor(DT_FLOAT, (1, 10), content))
-        return request
-    request.model_spec.name = DYNAMIC_MODEL
+        return predict_request(DUMMY_MODEL, {"b": np.array([values], np.float32)})
     batch = draw(st.integers(1, 4))
     ids = draw(st.lists(INT32, min_size=3 * batch, max_size=3 * batch))
     mask = draw(st.binary(min_size=3 * batch, max_size=3 * batch))
-    request.inputs["ids"].CopyFrom(tensor(DT_INT32, (batch, 3), np.array(ids, np.int32).tobytes()))
-    request.inputs["mask"].CopyFrom(tensor(DT_UINT8, (batch, 3), mask))
     scale = np.array([draw(st.floats(-100, 100, width=16))], np.float16)
-    request.inputs["scale"].CopyFrom(tensor(DT_HALF, (1,), scale.tobytes()))
-    return request
+    return dynamic_request(
+        tensor_with_content(DT_INT32, (batch, 3), np.array(ids, np.int32).tobytes()),
+        tensor_with_content(DT_UINT8, (batch, 3), mask),
+        tensor_with_content(DT_HALF, (1,), scale.tobytes()),
+    )
 
 
 # dtype -> (typed value field, item size) as TensorFlow's TensorProto carries them.
@@ -244,8 +218,8 @@ def _mutate_tensor(draw: st.DrawFn, proto: tensor_pb2.TensorProto) -> None:
     elif change == "typed":  # the same count of values, in the dtype's typed field
         count = len(proto.tensor_content) // itemsize
         proto.ClearField("tensor_content")
-        values = st.lists(_FIELD_VALUES[field], min_size=count, max_size=count)
-        getattr(proto, field).extend(draw(values))
+        same_count = st.lists(_FIELD_VALUES[field], min_size=count, max_size=count)
+        getattr(proto, field).extend(draw(same_count))
     elif change == "batch" and dims:  # another batch size (0 included), content to match
         dims[0].size = draw(st.integers(0, 5))
         count = math.prod(d.size for d in dims)
@@ -268,11 +242,11 @@ def _mutate_tensor(draw: st.DrawFn, proto: tensor_pb2.TensorProto) -> None:
 
 def _mutated_special(draw: st.DrawFn) -> tuple[str, tensor_pb2.TensorProto]:
     """A special input with an odd value, field or shape."""
-    name = draw(st.sampled_from(["sequence_id", "sequence_control_input"]))
-    right = "uint64_val" if name == "sequence_id" else "uint32_val"
+    name = draw(st.sampled_from([SEQUENCE_ID, SEQUENCE_CONTROL_INPUT]))
+    right = "uint64_val" if name == SEQUENCE_ID else "uint32_val"
     if draw(st.booleans()):  # the right field and shape, any value
-        return name, special(draw(UINT64 if name == "sequence_id" else UINT32), right)
-    proto = special(0, right)
+        return name, special_proto(draw(UINT64 if name == SEQUENCE_ID else UINT32), right)
+    proto = special_proto(0, right)
     proto.ClearField(right)
     field = draw(st.sampled_from(VALUE_FIELDS))
     getattr(proto, field).extend(draw(st.lists(_FIELD_VALUES[field], max_size=3)))
@@ -345,7 +319,7 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=20,
 )
-ODD_IDS = st.sampled_from(
+ODD_IDS: st.SearchStrategy[Any] = st.sampled_from(
     [-1, 1.5, "5", [5], 2**64, 2**64 - 1, True, None, [], {}, 1e20, math.nan, 0]
 ) | st.integers(-(2**65), 2**65)
 
@@ -365,8 +339,7 @@ def rest_valid_body(model: str, draw: st.DrawFn) -> dict[str, Any]:
         return {"inputs": {"ids": draw(rows), "mask": draw(masks), "scale": [scale]}}
     control = draw(st.sampled_from([0, 1, 2]))
     sequence_id = draw(st.sampled_from(POOL_IDS) | st.integers(0, 2**20))
-    x = [[draw(floats)]]
-    return {"inputs": {"x": x, "sequence_id": [sequence_id], "sequence_control_input": [control]}}
+    return {"inputs": summator_rest_inputs(draw(floats), sequence_id, control)}
 
 
 ODD_NUMBERS = st.sampled_from(
@@ -399,7 +372,7 @@ def rest_mutated_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
     elif pick == 5:
         inputs[name] = [[1.0, 2.0], [3.0]] if draw(st.booleans()) else [[[1]], [1]]
     elif pick < 8:
-        key = draw(st.sampled_from(["sequence_id", "sequence_control_input"]))
+        key = draw(st.sampled_from([SEQUENCE_ID, SEQUENCE_CONTROL_INPUT]))
         inputs[key] = draw(ODD_IDS) if draw(st.booleans()) else [draw(ODD_IDS)]
     elif pick == 8:  # row format: one instance per batch row
         rows = [{k: v[0] if isinstance(v, list) else v for k, v in inputs.items()}]

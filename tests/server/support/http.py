@@ -24,10 +24,14 @@ class Response:
 
 
 def exchange(
-    port: int, data: bytes, half_close: bool = True, timeout: float = 20.0
+    port: int,
+    data: bytes,
+    half_close: bool = True,
+    timeout: float = 20.0,
+    host: str = LOOPBACK,
 ) -> tuple[bytes, bool]:
     """Send `data`, optionally half-close, read until the server closes: (bytes, closed)."""
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(data)
         if half_close:
             sock.shutdown(socket.SHUT_WR)

@@ -1,0 +1,1 @@
+"""The browser test: every notebook run in a real JupyterLab in headless Chromium."""

@@ -1,0 +1,1 @@
+"""The model server's tests: conformance against real server processes, plus unit tests."""
