@@ -244,9 +244,10 @@ def _mutated_special(draw: st.DrawFn) -> tuple[str, tensor_pb2.TensorProto]:
     """A special input with an odd value, field or shape."""
     name = draw(st.sampled_from([SEQUENCE_ID, SEQUENCE_CONTROL_INPUT]))
     right = "uint64_val" if name == SEQUENCE_ID else "uint32_val"
+    dtype = np.uint64 if name == SEQUENCE_ID else np.uint32
     if draw(st.booleans()):  # the right field and shape, any value
-        return name, special_proto(draw(UINT64 if name == SEQUENCE_ID else UINT32), right)
-    proto = special_proto(0, right)
+        return name, special_proto(draw(UINT64 if name == SEQUENCE_ID else UINT32), dtype)
+    proto = special_proto(0, dtype)
     proto.ClearField(right)
     field = draw(st.sampled_from(VALUE_FIELDS))
     getattr(proto, field).extend(draw(st.lists(_FIELD_VALUES[field], max_size=3)))
