@@ -5,7 +5,6 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 from openvino import passes
-from ov_passes import run_passes
 
 from helpers.graph.inspection import (
     find_op,
@@ -18,6 +17,7 @@ from helpers.models.recurrent import (
     build_lstm_tensor_iterator,
     random_lstm_weights,
 )
+from tests.ov_passes import run_passes
 
 HIDDEN, T = 8, 6
 WEIGHTS = random_lstm_weights(3, HIDDEN, seed=0)

@@ -4,7 +4,6 @@ import numpy as np
 import openvino as ov
 import pytest
 from openvino import passes
-from ov_passes import run_passes
 
 from helpers.graph.inspection import find_op, low_latency2_state_names, op_type_counts
 from helpers.models.recurrent import (
@@ -16,6 +15,7 @@ from helpers.models.recurrent import (
     random_lstm_weights,
 )
 from helpers.models.recurrent_reference import gru_reference, lstm_reference
+from tests.ov_passes import run_passes
 
 INPUT, HIDDEN, T = 3, 8, 6
 
