@@ -16,9 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $@
 
-## lab: set up (once) and open JupyterLab on notebooks/, bound to 127.0.0.1
+## lab: set up (once) and open JupyterLab on notebooks/, bound to 127.0.0.1, as root too (tools/lab.py)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks
+	$(BIN)/python -m tools.lab
 
 ## test: set up (once), lint, then unit tests and nbval over every notebook
 test: $(STAMP) lint
