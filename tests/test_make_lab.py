@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.make_runner import REPO_ROOT, make
 from tools.lab import lab_command, no_browser_reason
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(path.name for path in (REPO_ROOT / "notebooks").glob("*.ipynb"))
 # The line JupyterLab prints for the user to open; the test reaches the server only through it.
 PRINTED_URL = re.compile(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)")
@@ -54,13 +54,8 @@ def test_no_browser_flag_follows_the_machine():
 
 
 def test_make_lab_runs_the_command_this_test_starts():
-    dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "lab", f"VENV={sys.prefix}"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    dry_run = make("-n", "lab", f"VENV={sys.prefix}")
+    assert dry_run.returncode == 0, dry_run.stderr
     assert dry_run.stdout.splitlines()[-1] == " ".join(LAB)
 
 
