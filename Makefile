@@ -1,6 +1,25 @@
 # Two commands do all the set-up: `make lab` and `make test` (see README.md).
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# The interpreters the pins are tested on, in order of preference: Binder uses the first.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+PRINT_VERSION := import sys; print("%d.%d" % sys.version_info[:2])
+# The first of python3.11, python3.12, python3.13, python3 that runs and is supported (a pyenv
+# shim can exist for a version that is not active); `make ... PYTHON=/path/to/python` chooses one.
+ifeq ($(origin PYTHON),undefined)
+FOUND_PYTHON := $(shell for candidate in $(SUPPORTED_PYTHONS:%=python%) python3; do \
+  version=$$($$candidate -c '$(PRINT_VERSION)' 2>/dev/null) || continue; \
+  case " $(SUPPORTED_PYTHONS) " in (*" $$version "*) echo "$$candidate $$version"; break;; esac; done)
+PYTHON := $(firstword $(FOUND_PYTHON))
+PYTHON_VERSION := $(word 2,$(FOUND_PYTHON))
+else
+PYTHON_VERSION := $(if $(PYTHON),$(shell $(PYTHON) -c '$(PRINT_VERSION)' 2>/dev/null))
+endif
+# One environment per interpreter: .venv for 3.11, .venv-3.12 and .venv-3.13 for the others.
+VENV ?= $(if $(filter $(firstword $(SUPPORTED_PYTHONS)),$(PYTHON_VERSION)),.venv,.venv-$(or $(PYTHON_VERSION),none))
+WHICH_PYTHON = $(strip $(if $(PYTHON),'$(PYTHON)' is $(or $(PYTHON_VERSION:%=Python %),not a Python that runs),\
+No supported Python found (looked for $(SUPPORTED_PYTHONS:%=python%) python3)))
+UNSUPPORTED_PYTHON = $(WHICH_PYTHON). The pins are tested on Python $(firstword $(SUPPORTED_PYTHONS)) \
+  to $(lastword $(SUPPORTED_PYTHONS)): install one, or choose it with \
+  'make $(or $(MAKECMDGOALS),test) PYTHON=/path/to/python3.X'.
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPO2DOCKER_VERSION := 2026.4.0
@@ -8,6 +27,7 @@ REPO2DOCKER_VERSION := 2026.4.0
 .PHONY: lab test lint notebooks browser-test binder-check clean
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(if $(filter $(SUPPORTED_PYTHONS),$(PYTHON_VERSION)),true,echo "$(UNSUPPORTED_PYTHON)" >&2; exit 1)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -16,9 +36,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $@
 
-## lab: set up (once) and open JupyterLab on notebooks/, bound to 127.0.0.1
+## lab: set up (once) and open JupyterLab on notebooks/, bound to 127.0.0.1, as root too (tools/lab.py)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks
+	$(BIN)/python -m tools.lab
 
 ## test: set up (once), lint, then unit tests and nbval over every notebook
 test: $(STAMP) lint
@@ -56,7 +76,7 @@ binder-check:
 	@echo "repo2docker accepts environment.yml (conda buildpack, python 3.11)"
 
 clean:
-	rm -rf $(VENV) build tests/browser/node_modules
+	rm -rf .venv .venv-3.* build tests/browser/node_modules
 
 .PHONY: bench soak
 ## soak: the server under full load (500 sequences x 200 steps), long fuzzing, faults -> build/soak
