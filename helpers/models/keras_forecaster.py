@@ -10,10 +10,13 @@ from collections.abc import Callable
 import numpy as np
 import openvino as ov
 
+from helpers.models.tensorflow_frontend_fix import repair_tensorflow_frontend
 from helpers.quiet import native_stderr_silenced
 
 with native_stderr_silenced():
     import keras
+
+repair_tensorflow_frontend()  # Python 3.13: OpenVINO 2026.4 cannot convert Keras models otherwise
 
 STEP_OUTPUTS: tuple[str, str, str] = ("y", "h_out", "c_out")
 
