@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 CELL_TIMEOUT_SECONDS = 300
 
@@ -26,6 +27,9 @@ def execute_in_place(path: Path) -> None:
         record_timing=False,
     )
     client.execute()
+    # A print can reach the kernel's stdout in two flushes; one stream output per cell keeps the
+    # stored text the same from run to run.
+    CoalesceStreamsPreprocessor().preprocess(notebook, {})
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
 
