@@ -9,9 +9,9 @@ from concurrent import futures
 import grpc
 
 from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.dataplane.metadata import metadata_response, status_response
+from helpers.model_server.dataplane.predict import run_predict
 from helpers.model_server.grpc_api.tensors import PROTO_INPUTS, fill_proto, fill_sequence_id
-from helpers.model_server.protocol.metadata import metadata_response, status_response
-from helpers.model_server.protocol.predict import run_predict
 from helpers.model_server.protocol.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,

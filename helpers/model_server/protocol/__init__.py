@@ -1,1 +1,1 @@
-"""Protocol layer, shared by both front ends: statuses, types, checks, the Predict pipeline."""
+"""Protocol layer, shared by both front ends: statuses, element types, signatures and checks."""

@@ -10,8 +10,8 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
 
 from helpers.model_server.core.manager import ModelManager
-from helpers.model_server.protocol.metadata import metadata_response, status_response
-from helpers.model_server.protocol.predict import run_predict
+from helpers.model_server.dataplane.metadata import metadata_response, status_response
+from helpers.model_server.dataplane.predict import run_predict
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.model_server.rest_api.bodies import JSON_INPUTS, predict_response
 from helpers.model_server.rest_api.http import (
