@@ -16,9 +16,10 @@ from helpers.model_server.grpc_api.tensors import (
 from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
 from helpers.model_server.protocol.protos import predict_pb2, tensor_pb2
 from helpers.model_server.protocol.signature import DYNAMIC, TensorSpec
-from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.models.summator import build_summator
+from helpers.serving.protocol import Control
 from tests.server.support.dtypes import DT_HALF, DT_UINT8
 
 FP32 = BY_NUMPY[np.dtype(np.float32)]

@@ -17,9 +17,10 @@ import pytest
 from helpers.model_server.core.infer_pool import InferPool
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
-from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.models.summator import build_summator
+from helpers.serving.protocol import Control
 from helpers.serving.repository import write_config
 from tests.server.support.requests import (
     END,

@@ -11,8 +11,9 @@ from helpers.model_server.config.config_file import ConfigFileError, parse_confi
 from helpers.model_server.config.model_config import VersionPolicy, parse_version_policy
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
-from helpers.model_server.protocol.special_inputs import Control, SequenceRequest
+from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.serving.protocol import Control
 
 START, NO_CONTROL, END = Control.SEQUENCE_START, Control.NO_CONTROL, Control.SEQUENCE_END
 
