@@ -6,6 +6,7 @@ Part of the model server taught in notebook 05 and used in notebook 06.
 import sys
 
 from helpers.model_server.config.cli import EX_USAGE, USAGE, HelpRequested, UsageError, parse_args
+from helpers.model_server.process.heap import use_one_malloc_arena
 from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
 
 
@@ -19,6 +20,8 @@ def main(argv: list[str]) -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return EX_USAGE
+    # Before any thread starts, so that malloc_trim can return the memory of ended sequences.
+    use_one_malloc_arena()
     # Before anything imports a tensorflow_serving module: the protos without all of TensorFlow.
     install_light_tensorflow_namespace()
     from helpers.model_server.server import run

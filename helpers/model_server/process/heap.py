@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 log = logging.getLogger("model_server.heap")
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
     """glibc's malloc_trim, or None on a C library without it (musl, macOS)."""
@@ -20,7 +22,28 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
+def _load_mallopt() -> Callable[[int, int], int] | None:
+    """glibc's mallopt, or None on a C library without it."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return None
+
+
 _MALLOC_TRIM = _load_malloc_trim()
+
+
+def use_one_malloc_arena() -> bool:
+    """Make every thread allocate from glibc's main arena; True when glibc took the setting.
+
+    malloc_trim returns the free top of the main arena only. Request threads each got their own
+    arena, whose free top (up to 64 MB each once large blocks were freed) stayed resident: a
+    model with big states (a KV cache) then never gave its ended sequences' memory back.
+    Call before the server starts its threads.
+    """
+    mallopt = _load_mallopt()
+    return bool(mallopt and mallopt(M_ARENA_MAX, 1))
 
 
 def trim_heap() -> bool:

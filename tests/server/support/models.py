@@ -6,6 +6,7 @@ Also the main server's config.json (`MAIN_MODELS`), which serves most of them.
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
+from openvino.op.util import Variable, VariableInfo
 
 from helpers.models.summator import make_variable
 from helpers.serving.protocol import EXACT_F32  # the served LSTMs are compared with f32 NumPy
@@ -121,3 +122,102 @@ def build_slow_summator(size: int = 1024, rounds: int | None = None) -> ov.Model
     y = ops.result(ops.add(total, zero), name="y")
     y.output(0).set_names({"y"})
     return ov.Model([y], [ops.assign(total, variable)], parameters, "slow_summator")
+
+
+# The KV-cache model: one attention layer whose keys and values are states that grow per token.
+KV_VOCAB, KV_HEADS, KV_HEAD_DIM = 64, 4, 64
+KV_STATES = ("past_key_values.0.keypresent.0.key", "past_key_values.0.valuepresent.0.value")
+
+
+def kv_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic weights of `build_kv_attention` (data, shared with the tests' NumPy model)."""
+    rng = np.random.default_rng(seed)
+    width = KV_HEADS * KV_HEAD_DIM
+
+    def dense(rows: int, cols: int) -> np.ndarray:
+        return (rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32)
+
+    return {
+        "embedding": rng.standard_normal((KV_VOCAB, width)).astype(np.float32),
+        "frequencies": (1.0 / 10_000 ** (np.arange(width) / width)).astype(np.float32),
+        "wq": dense(width, width),
+        "wk": dense(width, width),
+        "wv": dense(width, width),
+        "wo": dense(width, width),
+        "unembed": dense(width, KV_VOCAB),
+    }
+
+
+def _kv_variable(variable_id: str) -> Variable:
+    """A variable of dynamic shape [?, H, ?, D], as a KV cache is."""
+    info = VariableInfo()
+    info.variable_id = variable_id
+    info.data_shape = ov.PartialShape([-1, KV_HEADS, -1, KV_HEAD_DIM])
+    info.data_type = ov.Type.f32
+    return Variable(info)
+
+
+def _split_heads(x: ov.Output) -> ov.Node:
+    """[B, L, H*D] -> [B, H, L, D]."""
+    heads = ops.reshape(x, ops.constant([0, 0, KV_HEADS, KV_HEAD_DIM]), special_zero=True)
+    return ops.transpose(heads, ops.constant([0, 2, 1, 3]))
+
+
+def build_kv_attention(seed: int = 0) -> ov.Model:
+    """A stateful one-layer attention LM exported the way Optimum-Intel exports decoders.
+
+    `input_ids` i64 [?, ?] and `beam_idx` i32 [?] -> `logits` f32 [?, ?, V]. The key and value
+    caches [B, H, past_len, D] are states: each ReadValue starts from Broadcast(0, [B, H, 0, D])
+    (B from ShapeOf(input_ids)), is reordered by Gather(beam_idx), and grows by Concat on axis 2.
+    Positions (sinusoids added to the embedding, and the causal mask) count from the cache length.
+    """
+    w = kv_weights(seed)
+    ids = ops.parameter([-1, -1], np.int64, name="input_ids")
+    beam_idx = ops.parameter([-1], np.int32, name="beam_idx")
+    for param, name in ((ids, "input_ids"), (beam_idx, "beam_idx")):
+        param.output(0).set_names({name})
+    ids_shape = ops.shape_of(ids)
+    batch = ops.gather(ids_shape, ops.constant([0]), ops.constant(0))
+    length = ops.gather(ids_shape, ops.constant(1), ops.constant(0))
+    init_shape = ops.concat([batch, ops.constant([KV_HEADS, 0, KV_HEAD_DIM])], 0)
+    init = ops.broadcast(ops.constant(np.float32(0)), init_shape)
+    variables = [_kv_variable(variable_id) for variable_id in KV_STATES]
+    pasts = [
+        ops.gather(ops.read_value(init, variable), beam_idx, ops.constant(0))
+        for variable in variables
+    ]
+    past_len = ops.gather(ops.shape_of(pasts[0]), ops.constant(2), ops.constant(0))
+    total = ops.add(past_len, length)
+    positions = ops.range(past_len, total, ops.constant(np.int64(1)), "i64")
+    angles = ops.multiply(
+        ops.unsqueeze(ops.convert(positions, "f32"), ops.constant([1])),
+        ops.constant(w["frequencies"][None, :]),
+    )
+    x = ops.add(ops.gather(ops.constant(w["embedding"]), ids, ops.constant(0)), ops.sin(angles))
+    query = _split_heads(ops.matmul(x, ops.constant(w["wq"]), False, False).output(0))
+    caches, assigns = [], []
+    for past, variable, weight in zip(pasts, variables, ("wk", "wv"), strict=True):
+        new = _split_heads(ops.matmul(x, ops.constant(w[weight]), False, False).output(0))
+        cache = ops.concat([past, new], 2)
+        caches.append(cache)
+        assigns.append(ops.assign(cache, variable))
+    scores = ops.multiply(
+        ops.matmul(query, caches[0], False, True),
+        ops.constant(np.float32(1 / np.sqrt(KV_HEAD_DIM))),
+    )
+    key_positions = ops.range(ops.constant(np.int64(0)), total, ops.constant(np.int64(1)), "i64")
+    future = ops.greater(
+        ops.unsqueeze(key_positions, ops.constant([0])),
+        ops.unsqueeze(positions, ops.constant([1])),
+    )
+    masked = ops.select(future, ops.constant(np.float32(-1e30)), scores)
+    context = ops.matmul(ops.softmax(masked, -1), caches[1], False, False)
+    merged = ops.reshape(
+        ops.transpose(context, ops.constant([0, 2, 1, 3])),
+        ops.constant([0, 0, KV_HEADS * KV_HEAD_DIM]),
+        special_zero=True,
+    )
+    hidden = ops.add(x, ops.matmul(merged, ops.constant(w["wo"]), False, False))
+    logits = ops.result(ops.matmul(hidden, ops.constant(w["unembed"]), False, False), name="logits")
+    logits.output(0).set_names({"logits"})
+    return ov.Model([logits], assigns, [ids, beam_idx], "kv_attention")
