@@ -88,12 +88,17 @@ def kv_inputs(tokens: list[int] | np.ndarray, beam: list[int] | None = None) -> 
     return {"input_ids": ids, "beam_idx": beam_idx.astype(np.int32)}
 
 
-def step_logits(channel, model, tokens, sequence_id, control=None) -> np.ndarray:
-    """One Predict in a conversation; the logits [L, V] of the tokens sent."""
-    response = predict(channel, request(model, kv_inputs(tokens), sequence_id, control))
+def batch_logits(channel, model, inputs, sequence_id, control=None) -> np.ndarray:
+    """One Predict in a conversation; the logits [B, L, V] of the tokens sent."""
+    response = predict(channel, request(model, inputs, sequence_id, control))
     logits = response.outputs["logits"]
     shape = [d.size for d in logits.tensor_shape.dim]
-    return np.frombuffer(logits.tensor_content, np.float32).reshape(shape)[0]
+    return np.frombuffer(logits.tensor_content, np.float32).reshape(shape)
+
+
+def step_logits(channel, model, tokens, sequence_id, control=None) -> np.ndarray:
+    """One Predict of batch 1 in a conversation; the logits [L, V] of the tokens sent."""
+    return batch_logits(channel, model, kv_inputs(tokens), sequence_id, control)[0]
 
 
 def prompt_of(rng: np.random.Generator, length: int) -> list[int]:
@@ -172,6 +177,21 @@ def test_growing_cache_over_rest(kv_server):
         assert status == 200 and body["outputs"]["sequence_id"] == [90_002]
         got = np.array(body["outputs"]["logits"], np.float32)[0]
         np.testing.assert_allclose(got, reference_logits(history)[-length:], **TOLERANCE)
+
+
+def test_beam_idx_reorders_a_batch_of_caches_between_requests(kv_channel):
+    rng = np.random.default_rng(3)
+    histories = [prompt_of(rng, 4), prompt_of(rng, 4)]
+    batch_logits(kv_channel, "kv", kv_inputs(histories), 90_003, START)
+    # beam_idx [1, 0] swaps the two caches before the new tokens join them, as beam search does.
+    for beam, control in (([1, 0], None), ([0, 1], END)):
+        tokens = prompt_of(rng, 2)
+        got = batch_logits(
+            kv_channel, "kv", kv_inputs([[t] for t in tokens], beam), 90_003, control
+        )
+        histories = [histories[b] + [token] for b, token in zip(beam, tokens, strict=True)]
+        expected = np.stack([reference_logits(history)[-1:] for history in histories])
+        np.testing.assert_allclose(got, expected, **TOLERANCE)
 
 
 def generate(channel, model: str, prompt: list[int], count: int, sequence_id: int) -> list[int]:
