@@ -27,8 +27,10 @@ def execute_in_place(path: Path) -> None:
         record_timing=False,
     )
     client.execute()
-    # A print can reach the kernel's stdout in two flushes; one stream output per cell keeps the
-    # stored text the same from run to run.
+    # ipykernel sends stdout from its IO thread on a 0.2 s timer, not line by line, and print()
+    # makes one write() per argument, separator and newline; on a loaded machine the timer can fire
+    # between two of them, and nbclient stores each message as its own output (a line split in
+    # two, as 04 once showed). One stream output per cell keeps the stored text the same.
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
