@@ -1,4 +1,4 @@
-"""time_calls counts calls and reports durations in microseconds."""
+"""time_calls and time_alternating count calls and report durations in microseconds."""
 
 import time
 
