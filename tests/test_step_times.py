@@ -1,10 +1,10 @@
-"""time_calls counts calls and reports durations in microseconds."""
+"""time_calls and time_alternating count calls and report durations in microseconds."""
 
 import time
 
 import numpy as np
 
-from helpers.timing.step_times import time_calls
+from helpers.timing.step_times import time_alternating, time_calls
 
 
 def test_time_calls_runs_warmup_plus_steps_and_measures_each():
@@ -15,3 +15,19 @@ def test_time_calls_runs_warmup_plus_steps_and_measures_each():
     assert np.all(result.microseconds >= 1000.0)
     assert result.median == float(np.median(result.microseconds))
     assert result.p90 >= result.median
+
+
+def test_time_alternating_interleaves_the_calls_and_times_each_separately():
+    order = []
+    fast, slow = time_alternating(
+        {
+            "fast": lambda: order.append("fast"),
+            "slow": lambda: (order.append("slow"), time.sleep(0.002)),
+        },
+        steps=10,
+        warmup=2,
+    )
+    assert order == ["fast", "slow"] * 12
+    assert (fast.label, slow.label) == ("fast", "slow")
+    assert fast.microseconds.shape == slow.microseconds.shape == (10,)
+    assert np.all(slow.microseconds >= 2000.0) and fast.median < 1000.0

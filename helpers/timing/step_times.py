@@ -1,6 +1,6 @@
 """Per-step timing for small inference calls, robust enough for notebooks on a busy laptop.
 
-Used in notebooks 02 to 06 (and by benchmarks/serving_bench.py).
+Used in notebooks 02 to 06 (and by benchmarks/serving_bench.py); 02 and 03 time pairs alternately.
 """
 
 import time
@@ -39,3 +39,20 @@ def time_calls(label: str, call: Callable[[], object], steps: int, warmup: int =
         call()
         durations[i] = clock() - start
     return StepTimes(label, durations / 1e3)
+
+
+def time_alternating(
+    calls: dict[str, Callable[[], object]], steps: int, warmup: int = 50
+) -> list[StepTimes]:
+    """Time several calls in turn, one of each per step, so that machine load hits them alike."""
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    durations = np.empty((len(calls), steps), dtype=np.float64)
+    clock = time.perf_counter_ns
+    for i in range(steps):
+        for row, call in enumerate(calls.values()):
+            start = clock()
+            call()
+            durations[row, i] = clock() - start
+    return [StepTimes(label, row / 1e3) for label, row in zip(calls, durations, strict=True)]
