@@ -70,7 +70,8 @@ def test_writes_the_folder_and_nothing_outside_it(written):
     workdir, result = written
     assert [p.name for p in workdir.iterdir()] == ["model"]
     assert {p.name for p in (workdir / "model").iterdir()} == EXPECTED_FILES
-    assert sorted(result.stdout.split()) == sorted(str(p) for p in (workdir / "model").iterdir())
+    printed = sorted(result.stdout.split())
+    assert printed == sorted(str(p.relative_to(workdir)) for p in (workdir / "model").iterdir())
     generation = json.loads((workdir / "model" / "generation_config.json").read_text())
     assert generation["eos_token_id"] == 0 and VOCABULARY[0] == "<|endoftext|>"
 
