@@ -1,0 +1,146 @@
+"""The tiny decoder and its Optimum-Intel style export, against Keras recomputing the prefix."""
+
+import numpy as np
+import openvino as ov
+import pytest
+from openvino._offline_transformations import stateful_to_stateless_transformation
+
+from helpers.llm.decoder import cache_names, empty_cache, keras_greedy, keras_logits
+from helpers.llm.recipe import build_tiny_lm
+from helpers.llm.vocabulary import EOS_TOKEN_ID, VOCABULARY, build_tokenizers, token_texts
+from tests.llm_loops import F32, stateful_greedy, stateless_greedy
+
+PROMPTS = [[49, 32, 51, 52, 53, 33], [7, 1, 40]]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return build_tiny_lm(seed=0)
+
+
+@pytest.fixture(scope="module")
+def stateful_request(lm):
+    return ov.Core().compile_model(lm.stateful, "CPU", F32).create_infer_request()
+
+
+@pytest.fixture(scope="module")
+def stateless_request(lm):
+    return ov.Core().compile_model(lm.stateless, "CPU", F32).create_infer_request()
+
+
+def test_decoder_is_small_and_its_greedy_tokens_vary(lm):
+    assert lm.keras_model.count_params() <= 100_000
+    tokens = keras_greedy(lm.keras_model, lm.config, PROMPTS[0], 20)
+    assert len(set(tokens)) >= 8
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_stateful_tokens_equal_keras_recomputing_the_whole_prefix(lm, stateful_request, prompt):
+    reference = keras_greedy(lm.keras_model, lm.config, prompt, 16)
+    assert stateful_greedy(stateful_request, prompt, 16) == reference
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_stateless_with_explicit_cache_equals_keras(lm, stateless_request, prompt):
+    reference = keras_greedy(lm.keras_model, lm.config, prompt, 16)
+    assert stateless_greedy(stateless_request, lm.config, prompt, 16) == reference
+
+
+def test_ports_are_named_by_keras_output_names_not_list_order(lm, stateless_request):
+    ids = np.array([PROMPTS[0]])
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), **empty_cache(lm.config)}
+    keras_outputs = [np.asarray(t) for t in lm.keras_model(inputs, training=False)]
+    ov_outputs = stateless_request.infer(inputs)
+    names = ["logits", *(present for _, present in cache_names(lm.config))]
+    for name, expected in zip(names, keras_outputs, strict=True):
+        np.testing.assert_allclose(ov_outputs[name], expected, atol=1e-4)
+
+
+def test_stateful_model_has_optimum_intel_interface(lm):
+    assert [i.get_any_name() for i in lm.stateful.inputs] == [
+        "input_ids",
+        "attention_mask",
+        "beam_idx",
+    ]
+    assert [o.get_any_name() for o in lm.stateful.outputs] == ["logits"]
+    variables = [v.get_info().variable_id for v in lm.stateful.get_variables()]
+    assert variables == [past + present for past, present in cache_names(lm.config)]
+    read_values = [op for op in lm.stateful.get_ops() if op.get_type_name() == "ReadValue"]
+    assert len(read_values) == 4
+    for op in read_values:  # the initializer: Broadcast(0, [B, heads, 0, head_size])
+        assert op.input_value(0).get_node().get_type_name() == "Broadcast"
+
+
+def test_batch_rows_equal_single_prompts_and_beam_idx_equals_np_take(lm, stateless_request):
+    request = ov.Core().compile_model(lm.stateful, "CPU", F32).create_infer_request()
+    batch = np.array([PROMPTS[0], [3, 9, 27, 40, 41, 12]])
+    mask = np.ones((2, 6), np.int64)
+    request.infer(
+        {"input_ids": batch, "attention_mask": mask, "beam_idx": np.arange(2, dtype=np.int32)}
+    )
+    out = stateless_request.infer(
+        {"input_ids": batch, "attention_mask": mask, **empty_cache(lm.config, 2)}
+    )
+    first = keras_logits(lm.keras_model, lm.config, batch[1:])[0, -1]
+    np.testing.assert_allclose(out["logits"][1, -1], first, atol=1e-4)
+    new_ids, step_mask = np.array([[3], [4]]), np.ones((2, 7), np.int64)
+    swapped = request.infer(
+        {"input_ids": new_ids, "attention_mask": step_mask, "beam_idx": np.array([1, 0], np.int32)}
+    )["logits"]
+    caches = {
+        past: np.take(out[present], [1, 0], axis=0) for past, present in cache_names(lm.config)
+    }
+    by_take = stateless_request.infer({"input_ids": new_ids, "attention_mask": step_mask, **caches})
+    np.testing.assert_allclose(swapped, by_take["logits"], atol=1e-5)
+    states = {s.name: s.state.data for s in request.query_state()}
+    for past, present in cache_names(lm.config):
+        np.testing.assert_allclose(states[past + present], by_take[present], atol=1e-5)
+
+
+def test_trimmed_state_continues_like_a_model_that_saw_only_the_kept_tokens(lm, stateful_request):
+    prompt = PROMPTS[0]
+    drafted = stateful_greedy(stateful_request, prompt, 10)  # prompt + 9 tokens in the cache
+    keep = len(prompt) + 4
+    for state in stateful_request.query_state():
+        state.state = ov.Tensor(state.state.data[:, :, :keep].copy())
+    token, seen, continued = 11, keep, []
+    for _ in range(6):
+        seen += 1
+        logits = stateful_request.infer(
+            {
+                "input_ids": np.array([[token]]),
+                "attention_mask": np.ones((1, seen), np.int64),
+                "beam_idx": np.zeros(1, np.int32),
+            }
+        )["logits"]
+        token = int(np.argmax(logits[0, -1]))
+        continued.append(token)
+    kept_tokens = [*prompt, *drafted[:4], 11]
+    assert continued == keras_greedy(lm.keras_model, lm.config, kept_tokens, 6)
+
+
+def test_stateful_to_stateless_round_trip_restores_the_cache_ports(lm, stateless_request):
+    model = lm.stateful.clone()
+    stateful_to_stateless_transformation(model)
+    assert not model.get_variables()
+    names = {i.get_any_name() for i in model.inputs}
+    assert names == {i.get_any_name() for i in lm.stateless.inputs}
+    ids = np.array([PROMPTS[0]])
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), **empty_cache(lm.config)}
+    back = ov.Core().compile_model(model, "CPU", F32)(inputs)
+    expected = stateless_request.infer(inputs)
+    for port in lm.stateless.outputs:
+        name = port.get_any_name()
+        np.testing.assert_allclose(back[name], expected[name], atol=1e-5)
+
+
+def test_tokenizer_ir_matches_the_vocabulary_and_gives_an_attention_mask():
+    tokenizer, detokenizer = build_tokenizers()
+    core = ov.Core()
+    out = core.compile_model(tokenizer)(["hello, how are you?"])
+    ids = out["input_ids"][0].tolist()
+    assert ids == [VOCABULARY.index(t) for t in ("hello", ",", " how", " are", " you", "?")]
+    assert out["attention_mask"].tolist() == [[1] * len(ids)]
+    text = core.compile_model(detokenizer)(np.array([ids]))[0]
+    assert list(text) == [token_texts(ids)] == ["hello, how are you?"]
+    assert tokenizer.get_rt_info("eos_token_id").astype(int) == EOS_TOKEN_ID
