@@ -2,22 +2,35 @@
 the steps after the last interval snapshot; bad files are logged and never stop the server."""
 
 import hashlib
+import json
+import logging
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import numpy as np
+import openvino as ov
 import pytest
 
+from helpers.model_server.config.cli import (
+    INTERVAL_NEEDS_SNAPSHOT_PATH,
+    UsageError,
+    parse_args,
+)
+from helpers.model_server.config.model_config import ModelConfig
+from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.core.snapshot_file import SequenceRecord, decode, encode
+from helpers.model_server.core.snapshots import collect, restore
 from helpers.models.recurrent import build_stateful_lstm_cell, random_lstm_weights
 from helpers.models.recurrent_reference import lstm_reference
 from helpers.models.summator import build_summator
 from helpers.serving import launcher
-from helpers.serving.protocol import EXACT_F32
+from helpers.serving.protocol import EXACT_F32, UINT64_MAX
 from helpers.serving.repository import write_model_repository
 from tests.server.support.requests import (
     END,
@@ -28,7 +41,7 @@ from tests.server.support.requests import (
     request,
     summator_x,
 )
-from tests.server.support.servers import serve_repository
+from tests.server.support.servers import run_server_command, serve_repository
 from tests.server.support.waiting import wait_for
 
 WEIGHTS = random_lstm_weights(4, 8, seed=5)
@@ -284,3 +297,160 @@ def test_interval_snapshots_bound_what_a_sigkill_loses(tmp_path):
                 # interval (plus a write and scheduling margin) older than the kill.
                 assert times[kept - 1] >= killed_at - interval - 1.0, (kept, len(times))
                 assert times[kept] < killed_at
+
+
+def removal_logged(server: launcher.ServerHandle, sequence_id: int) -> bool:
+    """True once the idle cleaner has logged removing `sequence_id`."""
+    return f"Removing sequence with id: {sequence_id} on" in server.log_text()
+
+
+def listed(server: launcher.ServerHandle) -> dict[int, dict]:
+    """The summator's live sequences by id, read through introspection."""
+    url = server.rest_url + "/admin/models/summator/sequences"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        rows = json.loads(response.read())["sequences"]
+    return {int(row["sequence_id"]): row for row in rows}
+
+
+def test_the_idle_cleanup_clock_resumes_where_it_stopped(tmp_path):
+    """A sequence marked idle by a scan before the stop is removed by the first scan after the
+    restart; one that was not marked needs two scans, as if the server had never stopped."""
+    cleaner = 4
+    snapshots = tmp_path / "snapshots"
+    config = models_config(cleanup=True)
+    flags = ["--sequence_introspection"]
+    marked, unmarked = 11, 12
+    with (
+        snapshot_server(
+            tmp_path / "repo", snapshots, *flags, config=config, cleaner_seconds=cleaner
+        ) as server,
+        grpc.insecure_channel(server.grpc_address) as channel,
+    ):
+        up = time.monotonic()  # the cleaner starts with the server: scans at 4 s, 8 s, ...
+        step(channel, "summator", marked, np.ones((1, 1), np.float32), START)
+        time.sleep(max(0.0, up + 1.3 * cleaner - time.monotonic()))  # after scan 1 marked it
+        step(channel, "summator", unmarked, np.ones((1, 1), np.float32), START)
+        before = listed(server)
+        assert set(before) == {marked, unmarked}
+        assert time.monotonic() < up + 1.8 * cleaner, "too slow to stop before the second scan"
+    assert not removal_logged(server, marked)
+    with snapshot_server(
+        tmp_path / "repo", snapshots, *flags, config=config, cleaner_seconds=cleaner
+    ) as server:
+        after = listed(server)
+        assert set(after) == {marked, unmarked}
+        # Idle time resumes from the value saved (the time the server was down is not counted).
+        assert after[marked]["idle_seconds"] >= before[marked]["idle_seconds"]
+        wait_for(lambda: removal_logged(server, marked), 3 * cleaner, "the first scan")
+        assert unmarked in listed(server)  # same scan: only marked now; removed at the next one
+        wait_for(lambda: removal_logged(server, unmarked), 3 * cleaner, "the second scan")
+        assert listed(server) == {}
+
+
+def test_snapshot_flags_are_checked_with_clear_messages(tmp_path):
+    model = ["--model_name", "m", "--model_path", str(tmp_path), "--port", "9", "--stateful"]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [
+        (["--sequence_snapshot_path", str(a_file)], f"directory: {a_file} is not one"),
+        (["--sequence_snapshot_interval_seconds", "5"], INTERVAL_NEEDS_SNAPSHOT_PATH),
+        (["--sequence_snapshot_path="], "sequence_snapshot_path must not be empty"),
+        (["--sequence_snapshot_interval_seconds", "-1"], "Argument \u2018-1\u2019 failed to parse"),
+        (["--sequence_introspection", "false"], "unmatched arguments: false"),
+    ]
+    for flags, message in cases:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parse_args([*model, *flags])
+    result = run_server_command(*model, "--sequence_snapshot_path", str(a_file))
+    assert result.returncode == 64
+    assert (
+        result.stderr.strip() == f"sequence_snapshot_path must be a directory: {a_file} is not one"
+    )
+
+
+def test_a_snapshot_folder_that_cannot_be_made_stops_startup(tmp_path):
+    write_model_repository(build_summator(), tmp_path, "summator")
+    (tmp_path / "a_file").write_text("x")
+    folder = tmp_path / "a_file" / "snapshots"
+    args = launcher.model_server_args(
+        tmp_path, "summator", stateful=True, extra=["--sequence_snapshot_path", str(folder)]
+    )
+    result = run_server_command("--port", str(launcher.free_port()), *args)
+    assert result.returncode == 1
+    assert f"Could not create the sequence snapshot folder {folder}" in result.stderr
+
+
+# --- in-process: the manager's side of a restore, and the file format ------------------------
+
+
+def loaded_manager(root: Path, limit: int = 10) -> ModelManager:
+    """A model manager serving the summator (stateful, `limit` sequences) in this process."""
+    write_model_repository(build_summator(), root, "summator")
+    manager = ModelManager(ov.Core())
+    config = ModelConfig("summator", root / "summator", stateful=True, max_sequence_number=limit)
+    manager.apply([config])
+    return manager
+
+
+def summator_record(
+    sequence_id: int, total: float, marked: bool, name: str = "sum"
+) -> SequenceRecord:
+    """A snapshot record of a summator sequence whose running sum is `total`."""
+    state = {name: np.full((1, 1), total, np.float32)}
+    return SequenceRecord("summator", 1, sequence_id, 3, 2.5, marked, state)
+
+
+def test_restored_sequences_keep_their_marks_and_respect_the_limit(tmp_path, caplog):
+    manager = loaded_manager(tmp_path, limit=3)
+    records = [summator_record(1, 5.0, True), summator_record(2, 6.0, False)]
+    records += [summator_record(3, 7.0, False, name="other"), summator_record(4, 8.0, False)]
+    records += [summator_record(5, 9.0, False)]
+    with caplog.at_level(logging.INFO, "model_server.snapshots"):
+        assert restore(manager, records) == 3
+    assert "discarded 1 sequence(s) of model summator, version: 1: their states" in caplog.text
+    assert (
+        "discarded 1 sequence(s) of model summator, version: 1: max_sequence_number" in caplog.text
+    )
+    sequences = manager.resolve("summator").sequences
+    assert sequences is not None
+    assert [(s.sequence_id, s.idle, s.steps) for s in sequences.live()] == [
+        (1, True, 3),
+        (2, False, 3),
+        (4, False, 3),
+    ]
+    # OVMS's two-scan rule carries on: the marked one goes at the next scan, the others after.
+    assert sequences.remove_idle() == [1]
+    assert sorted(sequences.remove_idle()) == [2, 4]
+    # What was collected is what the manager holds now: nothing.
+    assert collect(manager) == []
+
+
+def test_collect_reads_sequence_state_and_the_idle_time(tmp_path):
+    manager = loaded_manager(tmp_path)
+    restore(manager, [summator_record(9, 4.0, False)])
+    (record,) = collect(manager)
+    assert (record.model, record.version, record.sequence_id, record.steps) == ("summator", 1, 9, 3)
+    assert record.states["sum"].tolist() == [[4.0]] and not record.idle_marked
+    assert 2.5 <= record.idle_seconds < 60
+
+
+def test_the_file_format_round_trips_dtypes_shapes_and_ids():
+    rng = np.random.default_rng(0)
+    states = {
+        "f32": rng.standard_normal((2, 3)).astype(np.float32),
+        "f16": rng.standard_normal(4).astype(np.float16),
+        "i64": np.array([[-(2**62), 2**62]], np.int64),
+        "u8": np.arange(6, dtype=np.uint8).reshape(1, 2, 3),
+        "flag": np.array([True, False]),
+        "empty": np.zeros((1, 0, 8), np.float32),
+        "big_endian": np.arange(3, dtype=">i4"),
+    }
+    record = SequenceRecord("m", 7, UINT64_MAX, 42, 1.25, True, states)
+    (back,) = decode(encode([record], 0.0))
+    assert (back.model, back.version, back.sequence_id, back.steps) == ("m", 7, UINT64_MAX, 42)
+    assert (back.idle_seconds, back.idle_marked) == (1.25, True)
+    assert list(back.states) == list(states)
+    for name, array in states.items():
+        assert back.states[name].dtype == array.dtype and back.states[name].shape == array.shape
+        np.testing.assert_array_equal(back.states[name], array)
+        assert back.states[name].flags.writeable  # its own memory, not a view of the file
