@@ -477,3 +477,20 @@ def test_a_sigterm_under_load_keeps_every_acknowledged_step(tmp_path):
             kept = int(step(channel, "summator", sequence_id, np.zeros((1, 1), np.float32))[0, 0])
             # A step applied while its client was already gone could add one; none is lost.
             assert count <= kept <= count + 1, (sequence_id, count, kept)
+
+
+def test_single_model_mode_snapshots_too(tmp_path):
+    snapshots = tmp_path / "snapshots"
+    flags = ["--sequence_snapshot_path", str(snapshots)]
+    models = {"summator": build_summator()}
+    for expected in (5.0, 12.0):
+        with (
+            serve_repository(
+                tmp_path, models, model_name="summator", file_poll_seconds=0, extra_args=flags
+            ) as server,
+            grpc.insecure_channel(server.grpc_address) as channel,
+        ):
+            control = START if expected == 5.0 else None
+            x = np.full((1, 1), 5.0 if control else 7.0, np.float32)
+            assert step(channel, "summator", 42, x, control)[0, 0] == expected
+    assert "Sequence snapshot: wrote 1 sequence(s)" in server.log_text()
