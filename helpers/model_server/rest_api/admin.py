@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from helpers.model_server.core.manager import ModelManager
-from helpers.model_server.core.sequences import Sequence
+from helpers.model_server.core.sequences import Sequence, SequenceManager
 from helpers.model_server.rest_api.http import JsonError
 from helpers.serving.protocol import UINT64_MAX, VersionState
 
@@ -68,7 +68,7 @@ def admin_route(
 def list_sequences(manager: ModelManager, model: str) -> list[dict[str, Any]]:
     """Every live sequence of the model's available versions, sorted by id (then version)."""
     now = time.monotonic()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for version, sequences in _sequence_managers(manager, model).items():
         for sequence in sequences.live():
             state = sequence.state or {}
@@ -85,7 +85,7 @@ def list_sequences(manager: ModelManager, model: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _sequence_managers(manager: ModelManager, model: str) -> dict:
+def _sequence_managers(manager: ModelManager, model: str) -> dict[int, SequenceManager]:
     """version -> SequenceManager of the model's available stateful versions, highest first."""
     served = manager.models.get(model)
     if served is None:
