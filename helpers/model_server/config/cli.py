@@ -47,6 +47,9 @@ class Settings:
     batch_size: str = ""
     layout: str = ""
     model_version_policy: str = ""
+    # Ours (an extension): sequence batching, off while max_batch_size is 0.
+    sequence_batching_max_batch_size: int = 0
+    sequence_batching_max_queue_delay_microseconds: int = 0
     given: frozenset[str] = frozenset()
 
     @property
@@ -87,6 +90,11 @@ _MODEL_PARAMETERS = (
     "model_version_policy",
     "target_device",
     "plugin_config",
+    "sequence_batching_max_batch_size",
+    "sequence_batching_max_queue_delay_microseconds",
+)
+BATCHING_FLAGS_NEED_STATEFUL = (
+    "Sequence batching flags require setting stateful flag for the model."
 )
 
 
@@ -158,6 +166,8 @@ def validate(settings: Settings) -> None:
         "idle_sequence_cleanup",
     }:
         raise UsageError(STATEFUL_FLAGS_NEED_STATEFUL)
+    if not settings.stateful and settings.sequence_batching_max_batch_size:
+        raise UsageError(BATCHING_FLAGS_NEED_STATEFUL)
     has_config = bool(settings.config_path)
     if has_config and (settings.model_name or settings.model_path):
         raise UsageError(BOTH_MODES)
