@@ -111,6 +111,8 @@ class SequenceBatcher:
 
     def _finish(self, batch: list[_Step]) -> None:
         """Run a batch, save or drop each sequence's state, and wake each step's thread."""
+        if len(batch) > 1 and log.isEnabledFor(logging.DEBUG):
+            log.debug("Running a batch of %d sequence steps", len(batch))
         try:
             self.runner.run(list(batch))
         except Exception:
