@@ -31,12 +31,51 @@ class Row:
     error: ServingError | None = None
 
 
-class BatchRunner:
-    """The compiled twin and its one infer request: rows in, per-row outputs and states out."""
+class _SingleRow:
+    """The twin compiled at batch 1: inputs written into the request's own tensors in place."""
 
     def __init__(
         self,
-        compile_twin: Callable[[], ov.CompiledModel],
+        compiled: ov.CompiledModel,
+        input_names: list[str],
+        output_names: list[str],
+        states: list[StateSpec],
+    ) -> None:
+        self.request = request = compiled.create_infer_request()
+        tensor = request.get_tensor
+        self.inputs = [(name, tensor(name).data) for name in input_names]
+        self.start = tensor(START_INPUT).data
+        self.states = [(spec.name, tensor(spec.input_name).data) for spec in states]
+        self.outputs = [(name, tensor(compiled.output(name)).data) for name in output_names]
+        self.next_states = [
+            (spec.name, tensor(compiled.output(spec.output_name)).data) for spec in states
+        ]
+
+    def run(self, row: Row) -> None:
+        """One row: write, infer, copy out."""
+        for name, view in self.inputs:
+            view[...] = row.arrays[name]
+        self.start[0] = row.start
+        if not row.start:
+            state = row.state
+            assert state is not None or not self.states
+            for name, view in self.states:
+                view[...] = state[name]  # type: ignore[index]
+        self.request.infer()
+        row.outputs = {name: view.copy() for name, view in self.outputs}
+        row.next_state = {name: view.copy() for name, view in self.next_states}
+
+
+class BatchRunner:
+    """The compiled twin and its one infer request: rows in, per-row outputs and states out.
+
+    A batch of one runs on the twin compiled at batch 1 (a dynamic batch costs a few hundred µs
+    of shape handling per inference, which a lone request would pay in full).
+    """
+
+    def __init__(
+        self,
+        compile_twin: Callable[[int | None], ov.CompiledModel],
         input_names: list[str],
         output_names: list[str],
         states: list[StateSpec],
@@ -46,14 +85,16 @@ class BatchRunner:
         self.output_names = output_names
         self.states = states
         self._blank = {s.name: np.zeros(s.shape, s.dtype) for s in states}
-        self._attach(compile_twin())
+        self._attach(compile_twin(None), compile_twin(1))
 
-    def _attach(self, compiled: ov.CompiledModel) -> None:
-        """Take a (re)compiled twin and a new infer request on it."""
+    def _attach(self, compiled: ov.CompiledModel, single: ov.CompiledModel) -> None:
+        """Take (re)compiled twins and new infer requests on them."""
         self._compiled = compiled
+        self._single_compiled = single
         self._request = compiled.create_infer_request()
         self._outputs = [compiled.output(name) for name in self.output_names]
         self._state_outputs = [compiled.output(s.output_name) for s in self.states]
+        self._single = _SingleRow(single, self.input_names, self.output_names, self.states)
 
     def run(self, rows: list[Row]) -> None:
         """Fill every row's outputs and next state, or its error; a failing batch is retried
@@ -72,6 +113,9 @@ class BatchRunner:
 
     def _infer(self, rows: list[Row]) -> None:
         """One inference over all rows."""
+        if len(rows) == 1:
+            self._single.run(rows[0])
+            return
         feed: dict[str, np.ndarray] = {
             name: np.concatenate([row.arrays[name] for row in rows]) for name in self.input_names
         }
@@ -98,7 +142,7 @@ class BatchRunner:
     def _renew(self) -> None:
         """After a failure: recompile (the CPU plugin can keep failing a dynamic model's shapes)."""
         try:
-            self._attach(self._compile())
+            self._attach(self._compile(None), self._compile(1))
         except Exception:
             log.exception("Could not recompile the batched model; keeping the old one")
-            self._request = self._compiled.create_infer_request()
+            self._attach(self._compiled, self._single_compiled)

@@ -41,8 +41,13 @@ def load_batcher(
     except TwinError as error:
         raise BatchingError(str(error)) from error
 
-    def compile_twin() -> ov.CompiledModel:
-        return core.compile_model(twin, device, plugin)
+    def compile_twin(batch: int | None) -> ov.CompiledModel:
+        """The twin with a dynamic batch (None), or compiled for a fixed batch."""
+        model = twin
+        if batch is not None:
+            model = twin.clone()
+            model.reshape({p.get_any_name(): _with_batch(p, batch) for p in model.inputs})
+        return core.compile_model(model, device, plugin)
 
     try:
         runner = BatchRunner(compile_twin, input_names, output_names, states)
@@ -55,10 +60,16 @@ def load_batcher(
     )
 
 
+def _with_batch(port: ov.Output, batch: int) -> ov.PartialShape:
+    """The port's shape with its first axis set to `batch`."""
+    return ov.PartialShape([batch, *list(port.get_partial_shape())[1:]])
+
+
 def _probe(runner: BatchRunner, examples: dict[str, np.ndarray]) -> None:
     """Run two START rows together: the twin must run and give each row its own outputs."""
     rows = [Row(dict(examples), None, True) for _ in range(2)]
     runner.run(rows)
+    runner.run(rows[:1])
     for row in rows:
         if row.error is not None or row.outputs is None or row.next_state is None:
             raise BatchingError("a batch of two sequences fails to run")
