@@ -79,8 +79,12 @@ class SequenceBatcher:
 
     def _lead(self, own: _Step) -> None:
         """Run batches until `own` is done, then pass the lead on (or give it up)."""
-        while not own.done:
-            self._finish(self._take())
+        try:
+            while not own.done:
+                self._finish(self._take())
+        except Exception:  # never leave the lead taken: every later step would wait for ever
+            log.exception("Unexpected error while leading a batch")
+            own.error = own.error or ServingError(Code.INTERNAL_ERROR)
         with self._lock:
             if self._pending:
                 self._pending[0].wake.set()  # not done: its thread leads next
