@@ -174,6 +174,7 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
     local_step = in_process_steps(build_summator(), x, 1)
     rounds_seen: dict[str, list[float]] = {"served": [], "batched": [], "echo": [], "local": []}
     ratios: dict[str, list[float]] = {"served": [], "batched": []}
+    echo_kinds: dict[str, list[float]] = {"sync": [], "aio": []}
     with ExitStack() as stack:
         _, stub, startup = stack.enter_context(served(repo, {"summator": build_summator()}, 64))
         echoes = [stack.enter_context(echo_server(aio)) for aio in (False, True)]
@@ -185,10 +186,13 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
         for _ in range(rounds):
             served_t = time_calls("served", lambda: stub.Predict(plain), steps, 200).median
             batched_t = time_calls("batched", lambda: stub.Predict(batched), steps, 200).median
-            echo_t = min(
+            both = [
                 time_calls("echo", lambda e=e: e.Predict(plain), steps, 200).median  # type: ignore[misc]
                 for e in echoes
-            )
+            ]
+            echo_kinds["sync"].append(both[0])
+            echo_kinds["aio"].append(both[1])
+            echo_t = min(both)
             local_t = time_calls("in-process", local_step, steps, 200).median
             for key, value in zip(rounds_seen, (served_t, batched_t, echo_t, local_t), strict=True):
                 rounds_seen[key].append(value)
@@ -207,6 +211,11 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
             f"{mid['batched']:.0f} µs = {spread(ratios['batched'])} x ({basis})",
             "≤ 1.3 x",
         ),
+        (
+            "Echo round trip, one client: thread pool / grpc.aio",
+            f"{spread(echo_kinds['sync'], '{:.0f}')} µs / {spread(echo_kinds['aio'], '{:.0f}')} µs",
+            "(info)",
+        ),
     ]
     return rows, startup
 
@@ -218,7 +227,8 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
     x = np.random.default_rng(0).standard_normal((1, hidden)).astype(np.float32) * 0.1
     local_round = in_process_steps(model, x, clients)
     ceiling_step = batched_ceiling(hidden, clients)
-    seen: dict[str, list[float]] = {k: [] for k in ("off", "on", "echo", "local", "ceiling")}
+    kinds = ("off", "on", "echo", "echo_sync", "echo_aio", "local", "ceiling")
+    seen: dict[str, list[float]] = {k: [] for k in kinds}
     lat: dict[str, list[np.ndarray]] = {"off": [], "on": []}
     with ExitStack() as stack:
         server, stub, _ = stack.enter_context(served(repo, {"lstm": model}, clients))
@@ -239,7 +249,10 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
             # Interleaved rounds, so that load from other processes hits all of them alike.
             seen["local"].append(clients * throughput(1, seconds, lambda _: local_round)[0])
             seen["ceiling"].append(clients * throughput(1, seconds, lambda _: ceiling_step)[0])
-            seen["echo"].append(max(throughput(clients, seconds, echo_work(e))[0] for e in echoes))
+            both = [throughput(clients, seconds, echo_work(e))[0] for e in echoes]
+            seen["echo_sync"].append(both[0])
+            seen["echo_aio"].append(both[1])
+            seen["echo"].append(max(both))
             for key, name, first in (("off", "lstm", first_id), ("on", "lstm_b", first_id + 500)):
                 work = functools.partial(served_work, name=name, first=first)
                 rate, latencies = throughput(clients, seconds, work)
