@@ -1,9 +1,11 @@
 """A gRPC PredictionService that echoes inputs as outputs: the transport-only baseline.
 
-Started by `make bench` (benchmarks/serving_bench.py) as a separate process.
+Started by `make bench` (benchmarks/serving_bench.py) as a separate process, once with the
+thread-pool server and once with `--aio` (grpc.aio); the benchmark takes the faster.
 """
 
 import argparse
+import asyncio
 import sys
 from concurrent import futures
 
@@ -16,25 +18,53 @@ import grpc  # noqa: E402
 from helpers.model_server.protocol.protos import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 
+def echo(request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+    """Every input tensor under the same name."""
+    response = predict_pb2.PredictResponse()
+    for name, tensor in request.inputs.items():
+        response.outputs[name].CopyFrom(tensor)
+    return response
+
+
 class Echo(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict returns every input tensor under the same name."""
+    """Predict returns every input tensor under the same name (thread-pool server)."""
 
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
         """Echo the inputs."""
-        response = predict_pb2.PredictResponse()
-        for name, tensor in request.inputs.items():
-            response.outputs[name].CopyFrom(tensor)
-        return response
+        return echo(request)
+
+
+class AsyncEcho(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """The same for grpc.aio."""
+
+    async def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        """Echo the inputs."""
+        return echo(request)
+
+
+async def serve_aio(port: int) -> None:
+    """Serve with grpc.aio until killed."""
+    server = grpc.aio.server()
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(AsyncEcho(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
 
 
 def main() -> int:
-    """Serve until killed, with the same thread count as the model server."""
+    """Serve until killed, with the same thread count as the model server (or with grpc.aio)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--aio", action="store_true")
     args = parser.parse_args()
+    if args.aio:
+        asyncio.run(serve_aio(args.port))
+        return 0
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Echo(), server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")

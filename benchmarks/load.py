@@ -30,10 +30,17 @@ LIMIT_REACHED = ("UNAVAILABLE", "Max sequence number has been reached")
 LOAD_LSTM_WEIGHTS = random_lstm_weights(16, 64, seed=11)
 
 
-def write_load_repository(root: Path, limit: int = 500) -> list[str]:
+LOAD_BATCHING = {"max_batch_size": 32, "max_queue_delay_microseconds": 0}
+
+
+def write_load_repository(
+    root: Path, limit: int = 500, batching: dict[str, int] | None = None
+) -> list[str]:
     """`sum` (the summator) and `lstm` (a stateful LSTM cell, I=16, H=64), `limit` sequences each.
 
     Idle cleanup is off for both, so a slow client thread never loses a sequence to the cleaner.
+    With `batching`, the same two models are served again with sequence batching as `sum_b`
+    and `lstm_b`.
     """
     write_model_repository(build_summator(), root, "sum")
     write_model_repository(build_stateful_lstm_cell(LOAD_LSTM_WEIGHTS), root, "lstm")
@@ -42,8 +49,14 @@ def write_load_repository(root: Path, limit: int = 500) -> list[str]:
         {"name": "sum", **common},
         {"name": "lstm", **common, "plugin_config": EXACT_F32},
     ]
+    if batching is not None:
+        models += [
+            {**entry, "name": f"{entry['name']}_b", "base_path": entry["name"]}
+            | {"sequence_batching": batching}
+            for entry in list(models)
+        ]
     write_config(root, models)
-    return ["sum", "lstm"]
+    return [str(entry["name"]) for entry in models]
 
 
 @dataclass(frozen=True)

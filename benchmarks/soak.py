@@ -1,7 +1,8 @@
 """`make soak`: the server's reliability figures, measured in one run and written to build/soak.
 
 1. Load: 500 concurrent sequences x 200 steps from 32 threads on the summator and on a stateful
-   LSTM cell; every output checked; server memory before, at peak and after.
+   LSTM cell, each served without and with sequence batching; every output checked; server
+   memory before, at peak and after.
 2. Bad input: the hypothesis fuzz tests with many more examples (FUZZ_EXAMPLES).
 3. Faults, security and races: their test files, run once more in this process tree.
 """
@@ -24,6 +25,7 @@ install_light_tensorflow_namespace()  # the client needs the TFS protos, not all
 import grpc  # noqa: E402
 
 from benchmarks.load import (  # noqa: E402
+    LOAD_BATCHING,
     LOAD_LSTM_WEIGHTS,
     LoadPlan,
     LoadReport,
@@ -48,13 +50,20 @@ FAULT_TESTS = [
 def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
     """Serve both models, warm up, run the full load on each, and measure memory."""
     with tempfile.TemporaryDirectory() as folder:
-        names = write_load_repository(Path(folder), plan.sequences)
+        names = write_load_repository(Path(folder), plan.sequences, LOAD_BATCHING)
         args = launcher.model_server_args(folder, config=True)
         args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
         args += ["--file_system_poll_wait_seconds", "0"]
         server = launcher.start_server(folder, names, args, log_path=OUT / "server.log")
         pid = server.pid
-        models = [summator_load_model("sum"), lstm_cell_load_model("lstm", LOAD_LSTM_WEIGHTS)]
+        models = [
+            model
+            for suffix in ("", "_b")  # batching off, then on
+            for model in (
+                summator_load_model("sum" + suffix),
+                lstm_cell_load_model("lstm" + suffix, LOAD_LSTM_WEIGHTS),
+            )
+        ]
         with grpc.insecure_channel(server.grpc_address) as channel:
             warm_up = replace(plan, steps=4, seed=1)
             for model in models:

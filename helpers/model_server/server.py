@@ -17,6 +17,7 @@ from helpers.model_server.config.config_file import ConfigFileError, parse_confi
 from helpers.model_server.config.model_config import (
     ModelConfig,
     ModelConfigError,
+    SequenceBatching,
     VersionPolicy,
     check_base_path,
     check_stateful_keys,
@@ -64,6 +65,12 @@ def cli_model_config(settings: Settings) -> ModelConfig:
         idle_sequence_cleanup=settings.idle_sequence_cleanup,
         low_latency_transformation=settings.low_latency_transformation,
         max_sequence_number=settings.max_sequence_number,
+        sequence_batching=SequenceBatching(
+            settings.sequence_batching_max_batch_size,
+            settings.sequence_batching_max_queue_delay_microseconds,
+        )
+        if settings.sequence_batching_max_batch_size
+        else None,
     )
 
 

@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from benchmarks.load import (
+    LOAD_BATCHING,
     LOAD_LSTM_WEIGHTS,
     LoadPlan,
     lstm_cell_load_model,
@@ -31,7 +32,7 @@ BOUNDED = LoadPlan(sequences=LIMIT, steps=12, threads=32, seed=7, limit=LIMIT, p
 def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.ServerHandle]:
     """A server for the load tests only, so its sequences and memory are its own."""
     root = tmp_path_factory.mktemp("load_repo")
-    names = write_load_repository(root, LIMIT)
+    names = write_load_repository(root, LIMIT, LOAD_BATCHING)
     with serve_repository(
         root, available=names, cleaner_seconds=CLEANER_SECONDS, file_poll_seconds=0
     ) as handle:
@@ -69,6 +70,16 @@ def test_lstm_cell_sequences_match_the_numpy_lstm(load_server, load_channel):
     report = run_load(load_channel, lstm_cell_load_model("lstm", LOAD_LSTM_WEIGHTS), plan)
     assert_clean(report, load_server)
     assert report.steps_checked == 200 * plan.steps + 2 * 200
+
+
+def test_batched_sequences_lose_nothing_and_match_numpy(load_server, load_channel):
+    for number, model in enumerate(
+        (summator_load_model("sum_b"), lstm_cell_load_model("lstm_b", LOAD_LSTM_WEIGHTS))
+    ):
+        plan = replace(BOUNDED, sequences=200, limit=None, seed=20 + number)
+        report = run_load(load_channel, model, plan)
+        assert_clean(report, load_server)
+        assert report.steps_checked == 200 * plan.steps + 2 * 200
 
 
 def test_the_checker_notices_wrong_outputs(load_server, load_channel):

@@ -50,6 +50,9 @@ class Settings:
     sequence_snapshot_path: str = ""  # ours: snapshots of live sequences (see core/snapshots.py)
     sequence_snapshot_interval_seconds: int = 0  # ours: 0 = only at SIGTERM
     sequence_introspection: bool = False  # ours: the loopback-only /admin REST routes
+    # Ours (an extension): sequence batching, off while max_batch_size is 0.
+    sequence_batching_max_batch_size: int = 0
+    sequence_batching_max_queue_delay_microseconds: int = 0
     given: frozenset[str] = frozenset()
 
     @property
@@ -91,6 +94,11 @@ _MODEL_PARAMETERS = (
     "model_version_policy",
     "target_device",
     "plugin_config",
+    "sequence_batching_max_batch_size",
+    "sequence_batching_max_queue_delay_microseconds",
+)
+BATCHING_FLAGS_NEED_STATEFUL = (
+    "Sequence batching flags require setting stateful flag for the model."
 )
 
 
@@ -162,6 +170,8 @@ def validate(settings: Settings) -> None:
         "idle_sequence_cleanup",
     }:
         raise UsageError(STATEFUL_FLAGS_NEED_STATEFUL)
+    if not settings.stateful and settings.sequence_batching_max_batch_size:
+        raise UsageError(BATCHING_FLAGS_NEED_STATEFUL)
     has_config = bool(settings.config_path)
     if has_config and (settings.model_name or settings.model_path):
         raise UsageError(BOTH_MODES)

@@ -64,6 +64,7 @@ _KEY_CHECKS: dict[str, Callable[[object], bool]] = {
     "graph_path": lambda v: isinstance(v, str),
     "subconfig": lambda v: isinstance(v, str),
     "custom_loader_options": lambda v: isinstance(v, dict),
+    "sequence_batching": lambda v: isinstance(v, dict),  # an extension; checked per model
 }
 _TOP_LEVEL_KEYS = frozenset(
     {"model_config_list", "pipeline_config_list", "custom_loader_config_list", "monitoring"}

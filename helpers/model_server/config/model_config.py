@@ -23,6 +23,11 @@ NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful 
 MAX_SEQUENCE_NUMBER_TOO_HIGH = "Sequence max number parameter too high"
 DYNAMIC_ON_STATEFUL = "Dynamic shape and dynamic batch size are not supported for stateful models"
 PATH_INVALID = "The provided base path is invalid or doesn't exists"
+BATCHING_NEEDS_STATEFUL = "Sequence batching requires a stateful model"
+BATCHING_INVALID = (
+    "sequence_batching needs max_batch_size (an integer >= 1) and optionally "
+    "max_queue_delay_microseconds (an integer >= 0)"
+)
 
 
 class ModelConfigError(ValueError):
@@ -75,6 +80,29 @@ def parse_version_policy(policy: object) -> VersionPolicy:
 
 
 @dataclass(frozen=True)
+class SequenceBatching:
+    """Sequence batching (an extension, not OVMS): batch size cap and how long a batch waits."""
+
+    max_batch_size: int
+    max_queue_delay_microseconds: int = 0
+
+
+def parse_sequence_batching(value: object) -> SequenceBatching | None:
+    """The config.json `sequence_batching` object, or None when absent."""
+    if value is None:
+        return None
+    keys = {"max_batch_size", "max_queue_delay_microseconds"}
+    if not isinstance(value, dict) or not set(value) <= keys or "max_batch_size" not in value:
+        raise ModelConfigError(BATCHING_INVALID)
+    size, delay = value["max_batch_size"], value.get("max_queue_delay_microseconds", 0)
+    if any(not isinstance(v, int) or isinstance(v, bool) for v in (size, delay)):
+        raise ModelConfigError(BATCHING_INVALID)
+    if size < 1 or delay < 0:
+        raise ModelConfigError(BATCHING_INVALID)
+    return SequenceBatching(size, delay)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything that decides how one model is loaded and served; equality means no reload."""
 
@@ -91,6 +119,7 @@ class ModelConfig:
     idle_sequence_cleanup: bool = True
     low_latency_transformation: bool = False
     max_sequence_number: int = DEFAULT_MAX_SEQUENCE_NUMBER
+    sequence_batching: SequenceBatching | None = None  # an extension; None = off (OVMS)
 
     def __hash__(self) -> int:
         """Hash by name (the dict fields are not hashable; equality still compares everything)."""
@@ -141,6 +170,10 @@ def model_config_from_entry(entry: dict[str, Any], config_dir: Path) -> ModelCon
     if not base.is_absolute():
         base = config_dir / base
     policy = entry.get("model_version_policy")
+    batching = parse_sequence_batching(entry.get("sequence_batching"))
+    if batching is not None and not stateful:
+        log.error("Sequence batching was set for non stateful model %s.", name)
+        raise ModelConfigError(BATCHING_NEEDS_STATEFUL)
     return ModelConfig(
         name=name,
         base_path=base,
@@ -155,4 +188,5 @@ def model_config_from_entry(entry: dict[str, Any], config_dir: Path) -> ModelCon
         idle_sequence_cleanup=entry.get("idle_sequence_cleanup", True),
         low_latency_transformation=entry.get("low_latency_transformation", False),
         max_sequence_number=entry.get("max_sequence_number", DEFAULT_MAX_SEQUENCE_NUMBER),
+        sequence_batching=batching,
     )

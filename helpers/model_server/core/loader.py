@@ -13,6 +13,7 @@ from openvino import passes
 
 from helpers.model_server.config.model_config import DYNAMIC_ON_STATEFUL, ModelConfig
 from helpers.model_server.config.repository import find_model_file
+from helpers.model_server.core.batching_loader import BatchingError, load_batcher
 from helpers.model_server.core.infer_pool import InferPool, InferSlot
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
@@ -134,6 +135,8 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
             config.name,
         )
         raise LoadError(DYNAMIC_ON_STATEFUL)
+    if config.stateful and config.sequence_batching is not None:
+        return _load_batched(core, config, version)
     compiled = _compile_version(core, config, version)
     inputs = {spec.name: spec for spec in map(_spec, compiled.inputs)}
     outputs = {spec.name: spec for spec in map(_spec, compiled.outputs)}
@@ -151,8 +154,40 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
     return Servable(config.name, version, inputs, outputs, InferPool(slots), sequences)
 
 
+def _load_batched(core: ov.Core, config: ModelConfig, version: int) -> Servable:
+    """A stateful version served with sequence batching: the twin only, never unbatched."""
+    assert config.sequence_batching is not None
+    model = _prepared_model(core, config, version)
+    inputs = {spec.name: spec for spec in map(_spec, model.inputs)}
+    outputs = {spec.name: spec for spec in map(_spec, model.outputs)}
+    try:
+        batcher = load_batcher(core, model, config.target_device, _plugin_config(config), config)
+    except BatchingError as error:
+        log.error("Model: %s, version: %d cannot be batched: %s", config.name, version, error)
+        raise LoadError(f"Sequence batching is not possible for this model: {error}") from error
+    log.info(
+        "Model: %s, version: %d batches its sequences: max_batch_size %d, "
+        "max_queue_delay_microseconds %d",
+        config.name,
+        version,
+        config.sequence_batching.max_batch_size,
+        config.sequence_batching.max_queue_delay_microseconds,
+    )
+    sequences = SequenceManager(config.max_sequence_number, f"{config.name}, version: {version}")
+    return Servable(config.name, version, inputs, outputs, InferPool([]), sequences, batcher)
+
+
 def _compile_version(core: ov.Core, config: ModelConfig, version: int) -> ov.CompiledModel:
     """Read the version's model file, apply LowLatency2 and the shape settings, and compile."""
+    model = _prepared_model(core, config, version)
+    try:
+        return core.compile_model(model, config.target_device, _plugin_config(config))
+    except RuntimeError as error:
+        raise LoadError(f"Could not compile the model: {error}") from error
+
+
+def _prepared_model(core: ov.Core, config: ModelConfig, version: int) -> ov.Model:
+    """Read the version's model file, apply LowLatency2 and the shape settings."""
     path = find_model_file(config.base_path / str(version))
     if path is None:
         raise LoadError(f"No model file found for model {config.name} version {version}")
@@ -167,6 +202,6 @@ def _compile_version(core: ov.Core, config: ModelConfig, version: int) -> ov.Com
     try:
         if shapes:
             model.reshape({name: ov.PartialShape(dims) for name, dims in shapes.items()})
-        return core.compile_model(model, config.target_device, _plugin_config(config))
     except RuntimeError as error:
         raise LoadError(f"Could not compile the model: {error}") from error
+    return model

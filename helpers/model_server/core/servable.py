@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 
+from helpers.model_server.core.batcher import SequenceBatcher
 from helpers.model_server.core.infer_pool import InferPool, InferSlot
 from helpers.model_server.core.sequences import Sequence, SequenceManager
 from helpers.model_server.protocol.signature import TensorSpec
@@ -30,6 +31,7 @@ class Servable:
         outputs: dict[str, TensorSpec],
         pool: InferPool,
         sequences: SequenceManager | None,
+        batcher: SequenceBatcher | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -38,6 +40,7 @@ class Servable:
         self.pool = pool
         self.sequences = sequences
         self.stateful = sequences is not None
+        self.batcher = batcher  # sequence batching (an extension), or None
 
     def infer(self, arrays: dict[str, np.ndarray]) -> Outputs:
         """Run a stateless request (OpenVINO state, if any, is left as it is, like OVMS)."""
@@ -59,7 +62,10 @@ class Servable:
             with sequence.lock:
                 if sequence.removed:
                     raise ServingError(Code.SEQUENCE_MISSING)
-                outputs = self._step(sequence, arrays, request.control)
+                if self.batcher is not None:
+                    outputs = self.batcher.step(sequence, arrays, request.control)
+                else:
+                    outputs = self._step(sequence, arrays, request.control)
         finally:
             # Deviation from OVMS: a failed END still removes the sequence (no zombie).
             self.sequences.release(sequence, remove=ending)
