@@ -33,6 +33,12 @@ CONFIG: list[dict[str, object]] = [
     {"name": "summator", "stateful": True, "idle_sequence_cleanup": False},
     {"name": "lstm", "stateful": True, "idle_sequence_cleanup": False, "plugin_config": EXACT_F32},
     {"name": "dummy"},
+    {
+        "name": "summator_b",
+        "stateful": True,
+        "idle_sequence_cleanup": False,
+        "sequence_batching": {"max_batch_size": 8, "max_queue_delay_microseconds": 500},
+    },
 ]
 
 
@@ -43,6 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.Server
         "summator": build_summator(),
         "lstm": build_stateful_lstm_cell(WEIGHTS),
         "dummy": build_dummy(),
+        "summator_b": build_summator(),
     }
     with serve_repository(
         tmp_path_factory.mktemp("introspection"),
@@ -147,6 +154,19 @@ def test_an_lstm_state_read_equals_the_numpy_lstm(server, channel):
     }
     np.testing.assert_allclose(body["states"]["h"]["values"], [h], atol=1e-5)
     np.testing.assert_allclose(body["states"]["c"]["values"], [c], atol=1e-5)
+
+
+def test_a_batched_model_counts_steps_and_shows_its_state(server, channel):
+    values = [2.0, -0.5, 4.0]
+    for index, value in enumerate(values):
+        control = START if index == 0 else None
+        predict(channel, request("summator_b", summator_x(value), 800_000, control))
+    status, body = admin(server.rest_url, "summator_b/sequences/800000")
+    assert status == 200 and body["steps"] == len(values)
+    (state,) = body["states"].values()
+    assert state["values"] == [[float(np.cumsum(values, dtype=np.float32)[-1])]]
+    (row,) = admin(server.rest_url, "summator_b/sequences")[1]["sequences"]
+    assert row["steps"] == len(values)
 
 
 def test_delete_ends_the_sequence(server, channel):
