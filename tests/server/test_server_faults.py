@@ -28,12 +28,14 @@ from tests.server.support.requests import (
     END,
     START,
     output,
-    predict,
     predict_error,
     prediction_service_pb2_grpc,
     request,
     sequence_id_of,
     summator_x,
+)
+from tests.server.support.requests import (
+    predict as predict_within,
 )
 from tests.server.support.servers import importable_env, serve_repository
 from tests.server.support.waiting import wait_for
@@ -45,7 +47,15 @@ VANISHED = 40
 MATRIX_SIZE = 1024
 CALIBRATION_ID = 999_999
 CALL_TIMEOUT = 30.0  # for calls that must fail: long enough to queue behind the slow model
+# Calls that queue behind the slow model: under load a calibrated "6 s" can take several times
+# that, and a deadline here would test the machine, not the server.
+QUEUED_TIMEOUT = 120.0
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
+
+
+def predict(channel: grpc.Channel, req: object, timeout: float = QUEUED_TIMEOUT) -> object:
+    """A Predict that may wait behind the slow model (raises grpc.RpcError on failure)."""
+    return predict_within(channel, req, timeout)
 
 
 def slow(sequence_id: int, value: float, rounds: int = 0, control: int | None = None) -> object:
