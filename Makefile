@@ -86,6 +86,7 @@ soak: $(STAMP)
 ## bench: serving benchmarks (start-up, RSS, step latency, 64 sequences) -> benchmarks/results.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving_bench
+	$(BIN)/python -m benchmarks.routing_bench
 
 .PHONY: nginx replicas
 ## nginx: install Debian's nginx when it is missing (as root; otherwise says how); replicas use it
