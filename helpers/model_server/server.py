@@ -22,8 +22,9 @@ from helpers.model_server.config.model_config import (
     check_stateful_keys,
     parse_version_policy,
 )
-from helpers.model_server.core.background import RepositoryPoller, SequenceCleaner
+from helpers.model_server.core.background import Periodic, RepositoryPoller, SequenceCleaner
 from helpers.model_server.core.manager import ModelManager
+from helpers.model_server.core.snapshots import SnapshotStore, SnapshotWriter
 from helpers.model_server.grpc_api.service import start_grpc_server
 from helpers.model_server.process.logs import configure_logging
 from helpers.model_server.process.parent_watch import watch_parent
@@ -76,6 +77,7 @@ class ModelServer:
         self._stoppers: list = []
         self._grpc_server: grpc.Server | None = None
         self.config_text = ""  # config.json as loaded (config mode)
+        self.snapshots: SnapshotStore | None = None  # ours: --sequence_snapshot_path
 
     def load_models(self) -> bool:
         """Initial load; False when the server must not start (OVMS: model manager failed)."""
@@ -98,10 +100,38 @@ class ModelServer:
             log.error("Couldn't start model manager: %s", error)
             return False
         self.manager.apply([config])
-        versions = self.manager.models[config.name].versions.values()
-        if any(v.state == VersionState.LOADING for v in versions):
+        model = self.manager.models.get(config.name)  # None: refused (e.g. `auto` on stateful)
+        if model is None or any(v.state == VersionState.LOADING for v in model.versions.values()):
             log.error("Couldn't start model manager")
             return False
+        return True
+
+    def restore_sequences(self) -> bool:
+        """Ours: make the snapshot folder and restore its sequences; False if it cannot be made."""
+        folder = self.settings.sequence_snapshot_path
+        if not folder:
+            return True
+        path = Path(folder).expanduser().resolve()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.error("Could not create the sequence snapshot folder %s: %s", path, error)
+            return False
+        self.snapshots = SnapshotStore(path)
+        keep = self.settings.sequence_snapshot_interval_seconds > 0
+        self.snapshots.restore_into(self.manager, keep_file=keep)
+        return True
+
+    def save_sequences(self) -> bool:
+        """Ours: the snapshot written at shutdown, after the drain; False if it failed."""
+        if self.snapshots is None:
+            return True
+        try:
+            count = self.snapshots.save(self.manager)
+        except OSError as error:
+            log.error("Could not write the sequence snapshot %s: %s", self.snapshots.path, error)
+            return False
+        log.info("Sequence snapshot: wrote %d sequence(s) to %s", count, self.snapshots.path)
         return True
 
     def start(self) -> None:
@@ -115,7 +145,11 @@ class ModelServer:
             log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
         if settings.rest_port:
             addresses = settings.rest_bind_address.split(",")
-            for rest in start_rest_server(self.manager, addresses, settings.rest_port):
+            introspection = settings.sequence_introspection
+            rest_servers = start_rest_server(
+                self.manager, addresses, settings.rest_port, introspection=introspection
+            )
+            for rest in rest_servers:
                 self._stoppers.append(rest.stop_and_drain)
             log.info("Started REST server on %s:%s", settings.rest_bind_address, settings.rest_port)
         poll = settings.file_system_poll_wait_seconds
@@ -125,8 +159,11 @@ class ModelServer:
             )
         if settings.cleaner_interval_seconds > 0:
             self._background(SequenceCleaner(self.manager, settings.cleaner_interval_seconds))
+        interval = settings.sequence_snapshot_interval_seconds
+        if self.snapshots is not None and interval > 0:
+            self._background(SnapshotWriter(self.snapshots, self.manager, interval))
 
-    def _background(self, thread: RepositoryPoller | SequenceCleaner) -> None:
+    def _background(self, thread: Periodic) -> None:
         """Start a background thread and remember how to stop it."""
         thread.start()
         self._stoppers.append(thread.stop)
@@ -147,7 +184,7 @@ def run(settings: Settings) -> int:
     """Run until SIGTERM, SIGINT or the launching process exits; the exit code follows OVMS."""
     configure_logging(settings.log_level, settings.log_path)
     server = ModelServer(settings)
-    if not server.load_models():
+    if not server.load_models() or not server.restore_sequences():
         return EXIT_FAILURE
     try:
         server.start()
@@ -163,5 +200,6 @@ def run(settings: Settings) -> int:
     server.refuse_new_requests()
     log.info("Shutting down")
     server.stop()
+    saved = server.save_sequences()
     log.info("Shutdown complete")
-    return 0
+    return 0 if saved else EXIT_FAILURE

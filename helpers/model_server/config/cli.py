@@ -47,6 +47,9 @@ class Settings:
     batch_size: str = ""
     layout: str = ""
     model_version_policy: str = ""
+    sequence_snapshot_path: str = ""  # ours: snapshots of live sequences (see core/snapshots.py)
+    sequence_snapshot_interval_seconds: int = 0  # ours: 0 = only at SIGTERM
+    sequence_introspection: bool = False  # ours: the loopback-only /admin REST routes
     given: frozenset[str] = frozenset()
 
     @property
@@ -80,6 +83,7 @@ CLI_EXCLUSIVE_WITH_CONFIG = "Model parameters in CLI are exclusive with the conf
 PORTS_UNSET = "port and rest_port cannot both be unset"
 PORTS_EQUAL = "port and rest_port cannot have the same values"
 BAD_LOG_LEVEL = "log_level should be one of: TRACE, DEBUG, INFO, WARNING, ERROR"
+INTERVAL_NEEDS_SNAPSHOT_PATH = "sequence_snapshot_interval_seconds requires sequence_snapshot_path"
 _MODEL_PARAMETERS = (
     "batch_size",
     "shape",
@@ -174,6 +178,22 @@ def validate(settings: Settings) -> None:
         raise UsageError(f"grpc_workers count should be from 1 to CPU core count : {cores}")
     if settings.log_level not in LOG_LEVELS:
         raise UsageError(BAD_LOG_LEVEL)
+    _validate_snapshot_flags(settings)
+
+
+def _validate_snapshot_flags(settings: Settings) -> None:
+    """Ours: the snapshot folder, when given, is a writable folder (or does not exist yet)."""
+    folder = settings.sequence_snapshot_path
+    if "sequence_snapshot_interval_seconds" in settings.given and not folder:
+        raise UsageError(INTERVAL_NEEDS_SNAPSHOT_PATH)
+    if "sequence_snapshot_path" in settings.given and not folder:
+        raise UsageError("sequence_snapshot_path must not be empty")
+    if not folder or not os.path.lexists(folder):
+        return
+    if not os.path.isdir(folder):
+        raise UsageError(f"sequence_snapshot_path must be a directory: {folder} is not one")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"sequence_snapshot_path {folder} is not writable")
 
 
 USAGE = """usage: python -m helpers.model_server [OPTION...]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import openvino as ov
 
-from helpers.model_server.config.model_config import ModelConfig
+from helpers.model_server.config.model_config import DYNAMIC_ON_STATEFUL, ModelConfig
 from helpers.model_server.config.repository import scan_versions
 from helpers.model_server.core.loader import LoadError, load_servable
 from helpers.model_server.core.sequences import SequenceManager
@@ -117,6 +117,15 @@ class ModelManager:
     def _apply_one(self, config: ModelConfig) -> None:
         """Load a new model, or reload a known one whose config changed."""
         model = self.models.get(config.name)
+        if config.stateful and config.has_auto_parameter:
+            # OVMS refuses the whole model, not a version: a new one is never listed.
+            log.error(
+                "Requested setting dynamic parameters for stateful model %s. Dynamic shape and "
+                "dynamic batch size not supported for stateful models.",
+                config.name,
+            )
+            log.error("%s", DYNAMIC_ON_STATEFUL)
+            return
         if model is None:
             model = ServedModel(config)
             self.models[config.name] = model

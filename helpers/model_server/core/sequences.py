@@ -5,6 +5,7 @@ Part of the model server taught in notebook 05 and used in notebook 06.
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from helpers.model_server.core.infer_pool import SavedState
@@ -31,6 +32,15 @@ class Sequence:
     terminated: bool = False
     removed: bool = False
     claims: int = 0
+    steps: int = 0  # successful START / NO_CONTROL requests applied to `state`
+    last_used: float = field(default_factory=time.monotonic)  # of the last successful request
+
+    def saved(self, state: SavedState) -> None:
+        """Record a successful step's state: the sequence is active again (OVMS's idle rule)."""
+        self.state = state
+        self.idle = False
+        self.steps += 1
+        self.last_used = time.monotonic()
 
 
 class SequenceManager:
@@ -92,6 +102,42 @@ class SequenceManager:
                 self.label,
             )
         return removed
+
+    def live(self) -> list[Sequence]:
+        """The sequences that are neither ending nor removed, by id."""
+        with self._lock:
+            return sorted(
+                (s for s in self._sequences.values() if not s.terminated),
+                key=lambda s: s.sequence_id,
+            )
+
+    def find(self, sequence_id: int) -> Sequence | None:
+        """The live sequence with this id, if any."""
+        with self._lock:
+            sequence = self._sequences.get(sequence_id)
+            return None if sequence is None or sequence.terminated else sequence
+
+    def adopt(self, sequence: Sequence) -> bool:
+        """Add a restored sequence; False when its id is taken or the limit is reached."""
+        with self._lock:
+            taken = sequence.sequence_id in self._sequences or sequence.sequence_id == 0
+            if taken or len(self._sequences) >= self.max_sequence_number:
+                return False
+            self._sequences[sequence.sequence_id] = sequence
+            return True
+
+    def end(self, sequence_id: int) -> bool:
+        """End a live sequence from outside a request (introspection); False if there is none.
+
+        A request already inside the sequence finishes; later ones get SEQUENCE_MISSING.
+        """
+        with self._lock:
+            sequence = self._sequences.get(sequence_id)
+            if sequence is None or sequence.terminated:
+                return False
+            sequence.removed = True
+            del self._sequences[sequence_id]
+            return True
 
     def _create(self, requested_id: int) -> Sequence:
         """Create a sequence for START; the caller holds the manager lock."""

@@ -85,8 +85,7 @@ class Servable:
             if control == Control.SEQUENCE_END:
                 slot.reset_states()
             else:
-                sequence.state = slot.save_states()
-                sequence.idle = False
+                sequence.saved(slot.save_states())
             return outputs
         finally:
             self.pool.give_back(slot)

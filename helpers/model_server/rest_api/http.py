@@ -54,6 +54,15 @@ class HttpError(Exception):
         self.message = message
 
 
+class JsonError(Exception):
+    """A request answered with this HTTP status and `{"error": message}`; the connection stays."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class ClientGone(Exception):
     """The client reset, closed or stalled while sending its body: no reply is possible."""
 
@@ -148,6 +157,8 @@ class JsonHandler(BaseHTTPRequestHandler):
             return error.code.http_code, {"error": str(error)}
         except HttpError as error:
             self.close_connection = True
+            return error.status, {"error": error.message}
+        except JsonError as error:
             return error.status, {"error": error.message}
         except ClientGone:
             raise

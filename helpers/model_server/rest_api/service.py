@@ -4,6 +4,7 @@ Part of the model server taught in notebook 05 and used in notebook 06.
 """
 
 import re
+from http import HTTPStatus
 from typing import Any
 
 from google.protobuf import json_format
@@ -13,6 +14,7 @@ from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.dataplane.metadata import metadata_response, status_response
 from helpers.model_server.dataplane.predict import run_predict
 from helpers.model_server.protocol.status import Code, ServingError
+from helpers.model_server.rest_api.admin import ADMIN_PREFIX, admin_route
 from helpers.model_server.rest_api.bodies import JSON_INPUTS, predict_response
 from helpers.model_server.rest_api.http import (
     MAX_CONNECTIONS,
@@ -64,11 +66,23 @@ class RestHandler(JsonHandler):
     """Routes `/v1/models/...` requests to predict, metadata and status."""
 
     manager: ModelManager
+    introspection: bool = False  # ours: the /admin/ routes (rest_api/admin.py)
+
+    def do_DELETE(self) -> None:
+        """DELETE exists only on the admin routes; elsewhere it is http.server's 501."""
+        if self.path.startswith(ADMIN_PREFIX):
+            self._handle("DELETE")
+        else:
+            self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
 
     def route(self, method: str) -> dict[str, Any]:
         """Read the body, match the URL and run the matching call."""
         raw = self.read_body()
-        match = _URL.match(self.path.split("?", 1)[0])
+        path = self.path.split("?", 1)[0]
+        if path.startswith(ADMIN_PREFIX):
+            host = str(self.client_address[0])
+            return admin_route(self.manager, method, path, self.introspection, host)
+        match = _URL.match(path)
         if match is None:
             raise ServingError(Code.REST_INVALID_URL)
         name, action = match["name"], match["action"]
@@ -91,8 +105,9 @@ def start_rest_server(
     port: int,
     timeout: float = REQUEST_TIMEOUT_SECONDS,
     max_connections: int = MAX_CONNECTIONS,
+    introspection: bool = False,
 ) -> list[DrainingServer]:
     """Serve the REST API on every address, each in a background thread."""
-    attributes = {"manager": manager, "timeout": timeout}
+    attributes = {"manager": manager, "timeout": timeout, "introspection": introspection}
     handler = type("BoundRestHandler", (RestHandler,), attributes)
     return start_http_servers(handler, addresses, port, max_connections)
