@@ -73,7 +73,8 @@ binder-check:
 	build/repo2docker/bin/repo2docker --no-build --debug . > build/repo2docker.log 2>&1
 	grep -q "Building conda environment for python=3.11" build/repo2docker.log
 	grep -q 'env update -p $${NB_PYTHON_PREFIX} --file "environment.yml"' build/repo2docker.log
-	@echo "repo2docker accepts environment.yml (conda buildpack, python 3.11)"
+	grep -q "apt-get install --yes --no-install-recommends nginx" build/repo2docker.log
+	@echo "repo2docker accepts environment.yml (conda buildpack, python 3.11) and apt.txt (nginx)"
 
 clean:
 	rm -rf .venv .venv-3.* build tests/browser/node_modules
