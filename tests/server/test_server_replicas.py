@@ -178,11 +178,25 @@ def started(channel: grpc.Channel, ids: list[int]) -> dict[int, StatefulSequence
     return sequences
 
 
+def rest_step(group: ReplicaSet, sequence_id: int, control: Control | None) -> tuple[int, dict]:
+    """One REST Predict (x = 1) of `sequence_id` through nginx; (HTTP status, body)."""
+    inputs = {"x": [[1.0]], "sequence_id": [sequence_id]}
+    if control is not None:
+        inputs["sequence_control_input"] = [int(control)]
+    url = f"{group.rest_url}/v1/models/{MODEL}:predict"
+    return rest_call(url, {"inputs": inputs}, headers={"x-sequence-id": str(sequence_id)})
+
+
 def test_a_killed_replica_fails_only_its_own_sequences(group):
     ids = sequence_ids(30, seed=4)
     with grpc.insecure_channel(group.grpc_address) as channel:
         sequences = started(channel, ids)
         homes = {i: routes[0].replica for i, routes in wait_for_log(group, ids, len(ids)).items()}
+        # REST has its own hash ring (nginx places servers by address): its own sequences.
+        rest_ids = sequence_ids(24, seed=6)
+        assert all(rest_step(group, i, Control.SEQUENCE_START)[0] == 200 for i in rest_ids)
+        rest_routes = wait_for_log(group, rest_ids, len(rest_ids)).items()
+        rest_homes = {i: routes[0].replica for i, routes in rest_routes}
         assert sorted(homes) == sorted(ids)
         victim = homes[ids[0]]
         lost = [i for i in ids if homes[i] == victim]
@@ -192,6 +206,12 @@ def test_a_killed_replica_fails_only_its_own_sequences(group):
         for i in lost:  # nginx answers for the dead replica, sending nothing elsewhere
             down = rpc_failure(lambda i=i: sequences[i].step(x(1)))
             assert down == ("UNAVAILABLE", REPLICA_DOWN_MESSAGE)
+        rest_lost = [i for i in rest_ids if rest_homes[i] == victim]
+        assert rest_lost, "no REST sequence hashed to the victim"
+        for i in rest_ids:
+            expected = (503, REPLICA_DOWN_MESSAGE) if i in rest_lost else (200, None)
+            status, body = rest_step(group, i, None)
+            assert (status, body.get("error")) == expected
         for i in kept:
             assert sequences[i].step(x(1)).item() == 2
         group.start_replica(victim)  # SIGKILL wrote no snapshot: back empty
