@@ -169,6 +169,7 @@ class SnapshotStore:
         Without `keep_file` the file is renamed once restored, so that a later crash cannot
         bring back these (by then stale) states.
         """
+        started = time.monotonic()
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -190,10 +191,11 @@ class SnapshotStore:
             return 0
         restored = restore(manager, records)
         log.info(
-            "Sequence snapshot: restored %d of %d sequence(s) from %s",
+            "Sequence snapshot: restored %d of %d sequence(s) from %s in %.0f ms",
             restored,
             len(records),
             self.path,
+            (time.monotonic() - started) * 1000,
         )
         if not keep_file:
             self._move_aside(RESTORED_SUFFIX)
