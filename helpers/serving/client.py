@@ -16,9 +16,12 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
-from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
-
-SEQUENCE_ID_METADATA = "x-sequence-id"
+from helpers.serving.protocol import (
+    SEQUENCE_CONTROL_INPUT,
+    SEQUENCE_ID,
+    SEQUENCE_ID_HEADER,
+    Control,
+)
 
 
 def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
@@ -70,7 +73,7 @@ def predict_request(
 
 def sequence_metadata(sequence_id: int) -> tuple[tuple[str, str], ...]:
     """gRPC metadata `x-sequence-id: <id>` (decimal) for a proxy to route on; none for id 0."""
-    return ((SEQUENCE_ID_METADATA, str(sequence_id)),) if sequence_id else ()
+    return ((SEQUENCE_ID_HEADER, str(sequence_id)),) if sequence_id else ()
 
 
 class StatefulSequence:

@@ -23,7 +23,6 @@ from typing import TextIO
 
 from helpers.serving.launcher import LOOPBACK
 
-SEQUENCE_HEADER = "x-sequence-id"
 INSTALL_HINT = (
     "nginx is not installed. On Debian or Ubuntu: 'sudo apt-get install -y nginx' (or 'make nginx' "
     "as root); on macOS: 'brew install nginx'. On Binder it comes from apt.txt."
