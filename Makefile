@@ -73,7 +73,8 @@ binder-check:
 	build/repo2docker/bin/repo2docker --no-build --debug . > build/repo2docker.log 2>&1
 	grep -q "Building conda environment for python=3.11" build/repo2docker.log
 	grep -q 'env update -p $${NB_PYTHON_PREFIX} --file "environment.yml"' build/repo2docker.log
-	@echo "repo2docker accepts environment.yml (conda buildpack, python 3.11)"
+	grep -q "apt-get install --yes --no-install-recommends nginx" build/repo2docker.log
+	@echo "repo2docker accepts environment.yml (conda buildpack, python 3.11) and apt.txt (nginx)"
 
 clean:
 	rm -rf .venv .venv-3.* build tests/browser/node_modules
@@ -86,3 +87,16 @@ soak: $(STAMP)
 ## bench: serving benchmarks (start-up, RSS, step latency, 64 sequences) -> benchmarks/results.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving_bench
+	$(BIN)/python -m benchmarks.routing_bench
+
+.PHONY: nginx replicas
+## nginx: install Debian's nginx when it is missing (as root; otherwise says how); replicas use it
+nginx:
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then echo "nginx is installed"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null && echo "nginx installed"; \
+	else echo "nginx is missing: run 'sudo apt-get install -y nginx' (or 'sudo make nginx')" >&2; exit 1; fi
+
+## replicas: 3 server replicas behind nginx, routed by sequence id; prints the ports; Ctrl-C stops
+replicas: $(STAMP) nginx
+	$(BIN)/python -m tools.replicas --count 3

@@ -21,10 +21,16 @@ def rpc_failure(call: Callable[[], object]) -> tuple[str, str]:
     raise AssertionError("the call succeeded, but an error was expected")
 
 
-def rest_call(url: str, body: object = None, timeout: float = 10.0) -> tuple[int, Any]:
+def rest_call(
+    url: str,
+    body: object = None,
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """GET `url`, or POST `body` as JSON; return (HTTP status, decoded JSON), errors included."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+    method = "GET" if data is None else "POST"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:

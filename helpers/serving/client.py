@@ -4,6 +4,8 @@ Taught in notebook 05 and used again in 06 (and by the benchmarks). `predict_req
 raw PredictRequest the notebook shows first; `StatefulSequence` wraps START / NO_CONTROL / END, and
 as a context manager always ends the sequence. Data tensors go in `tensor_content`, which real
 OVMS 2026.2 requires as well; the special inputs carry their value in uint64_val / uint32_val.
+Every request with a known id also carries it as gRPC metadata `x-sequence-id`, which a proxy in
+front of several replicas routes on (notebook 08); a single server ignores it.
 """
 
 from types import TracebackType
@@ -14,7 +16,12 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
-from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
+from helpers.serving.protocol import (
+    SEQUENCE_CONTROL_INPUT,
+    SEQUENCE_ID,
+    SEQUENCE_ID_HEADER,
+    Control,
+)
 
 
 def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
@@ -64,6 +71,11 @@ def predict_request(
     return request
 
 
+def sequence_metadata(sequence_id: int) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata `x-sequence-id: <id>` (decimal) for a proxy to route on; none for id 0."""
+    return ((SEQUENCE_ID_HEADER, str(sequence_id)),) if sequence_id else ()
+
+
 class StatefulSequence:
     """One sequence on a stateful model: start(), step()..., end(); `with` always ends it."""
 
@@ -86,7 +98,8 @@ class StatefulSequence:
     def _send(self, inputs: dict[str, np.ndarray], control: Control | None) -> np.ndarray:
         """Send one request of this sequence and return the named output."""
         request = predict_request(self.model_name, inputs, self.sequence_id or None, control)
-        response = self.stub.Predict(request, self.timeout)
+        metadata = sequence_metadata(self.sequence_id)
+        response = self.stub.Predict(request, self.timeout, metadata=metadata)
         self.sequence_id = int(response.outputs[SEQUENCE_ID].uint64_val[0])
         self._last_inputs = inputs
         return to_ndarray(response.outputs[self.output_name])

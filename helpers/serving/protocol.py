@@ -10,6 +10,8 @@ from typing import Final
 SEQUENCE_ID: Final = "sequence_id"
 SEQUENCE_CONTROL_INPUT: Final = "sequence_control_input"
 SPECIAL_INPUT_NAMES: Final = (SEQUENCE_ID, SEQUENCE_CONTROL_INPUT)
+# The sequence id again, as gRPC metadata / HTTP header, for a proxy to route on (notebook 08).
+SEQUENCE_ID_HEADER: Final = "x-sequence-id"
 
 UINT32_MAX: Final = 2**32 - 1
 UINT64_MAX: Final = 2**64 - 1

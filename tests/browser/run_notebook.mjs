@@ -43,6 +43,13 @@ async function runAll(page) {
   await page.evaluate(() => { window.jupyterapp.commands.execute("notebook:restart-run-all"); });
   await page.locator(".jp-Dialog .jp-mod-accept").click();
   const started = Date.now();
+  // The stored prompts ([1]: ...) stay until the restarted kernel queues the cells, which can take
+  // longer than one poll: a stale set of numbers must not count as done.
+  await page.waitForFunction(
+    () => [...document.querySelectorAll(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputArea-prompt")]
+      .some((p) => p.textContent.trim() === "[*]:"),
+    null, { timeout: 60_000 },
+  );
   let state = await inspect(page);
   // Stop at the first error output; otherwise wait until every code cell has a number.
   while (Date.now() - started < RUN_TIMEOUT_MS) {

@@ -1,0 +1,198 @@
+"""N replicas of the local model server on loopback, with nginx in front routing by sequence id.
+
+Taught in notebook 08; used by tests/server/test_server_replicas.py, the routing benchmark and
+`make replicas`. Every replica serves the same repository on its own fixed ports, so that a
+replica stopped and started again is the same nginx upstream; with `snapshots=True` each one gets
+its own `--sequence_snapshot_path`, and a restarted replica takes its sequences back.
+"""
+
+import socket
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.serving import launcher
+from helpers.serving.nginx import NginxHandle, start_nginx
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports free on the loopback interface right now."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((launcher.LOOPBACK, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+@dataclass(eq=False)
+class Replica:
+    """One replica: its fixed ports, and its server while it runs."""
+
+    index: int
+    grpc_port: int
+    rest_port: int
+    server: launcher.ServerHandle | None = None
+    starts: int = 0
+
+    @property
+    def grpc_address(self) -> str:
+        """`host:port` of this replica's own gRPC port (not through nginx)."""
+        return f"{launcher.LOOPBACK}:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        """Base URL of this replica's own REST API (not through nginx)."""
+        return f"http://{launcher.LOOPBACK}:{self.rest_port}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One access log line: which sequence a request carried and which replica answered."""
+
+    protocol: str  # "grpc" or "rest"
+    sequence_id: str | None
+    replica: int | None  # None when nginx answered itself (refused, or replica down)
+    http_status: int
+    grpc_status: str | None
+    uri: str
+
+
+@dataclass(eq=False)
+class ReplicaSet:
+    """Replicas of one repository behind one nginx; a context manager that stops everything."""
+
+    repository: Path
+    model_names: list[str]
+    server_args: list[str]
+    folder: Path
+    replicas: list[Replica]
+    snapshots: bool = False
+    nginx: NginxHandle | None = field(default=None, repr=False)
+
+    @property
+    def grpc_address(self) -> str:
+        """`host:port` of nginx's gRPC port: what clients use."""
+        assert self.nginx is not None, "nginx is not running"
+        return f"{launcher.LOOPBACK}:{self.nginx.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        """Base URL of nginx's REST port."""
+        assert self.nginx is not None, "nginx is not running"
+        return f"http://{launcher.LOOPBACK}:{self.nginx.rest_port}"
+
+    def snapshot_folder(self, index: int) -> Path:
+        """Where replica `index` writes its snapshot (with `snapshots=True`)."""
+        return self.folder / "snapshots" / f"replica-{index}"
+
+    def start_replica(self, index: int, wait_seconds: float = 120.0) -> Replica:
+        """Start replica `index` on its ports and wait until its models are AVAILABLE."""
+        replica = self.replicas[index]
+        if replica.server is not None and replica.server.is_running():
+            raise RuntimeError(f"replica {index} is already running")
+        args = list(self.server_args)
+        if self.snapshots:
+            self.snapshot_folder(index).mkdir(parents=True, exist_ok=True)
+            args += ["--sequence_snapshot_path", str(self.snapshot_folder(index))]
+        replica.starts += 1
+        suffix = "" if replica.starts == 1 else f"-{replica.starts}"
+        replica.server = launcher.start_server(
+            self.repository,
+            self.model_names,
+            args,
+            log_path=self.folder / f"replica-{index}{suffix}.log",
+            wait_seconds=wait_seconds,
+            grpc_port=replica.grpc_port,
+            rest_port=replica.rest_port,
+        )
+        return replica
+
+    def stop_replica(self, index: int, kill: bool = False) -> None:
+        """Stop replica `index`: SIGTERM (drains, writes its snapshot), or SIGKILL with `kill`."""
+        server = self.replicas[index].server
+        if server is None:
+            return
+        if kill and server.process is not None and server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+        server.stop()
+
+    def restart_replica(self, index: int) -> Replica:
+        """Stop replica `index` tidily and start it again on the same ports."""
+        self.stop_replica(index)
+        return self.start_replica(index)
+
+    def replica_at(self, address: str) -> int | None:
+        """The index of the replica listening at `host:port` (gRPC or REST), else None."""
+        for replica in self.replicas:
+            if address in (replica.grpc_address, replica.rest_url.removeprefix("http://")):
+                return replica.index
+        return None
+
+    def routes(self) -> list[Route]:
+        """Every request nginx has logged so far, oldest first."""
+        assert self.nginx is not None, "nginx is not running"
+        rest_port = str(self.nginx.rest_port)
+        routes = []
+        for line in self.nginx.access_log.read_text(encoding="utf-8").splitlines():
+            _, port, sequence, upstream, status, upstream_grpc, own_grpc, uri = line.split("|", 7)
+            grpc_status = upstream_grpc if upstream_grpc != "-" else own_grpc
+            routes.append(
+                Route(
+                    protocol="rest" if port == rest_port else "grpc",
+                    sequence_id=None if sequence == "-" else sequence,
+                    replica=self.replica_at(upstream),
+                    http_status=int(status),
+                    grpc_status=None if grpc_status == "-" else grpc_status,
+                    uri=uri,
+                )
+            )
+        return routes
+
+    def stop(self) -> None:
+        """Stop nginx, then every replica (tidily); safe to call twice."""
+        if self.nginx is not None:
+            self.nginx.stop()
+        for replica in self.replicas:
+            self.stop_replica(replica.index)
+
+    def __enter__(self) -> "ReplicaSet":
+        """Use as a context manager that stops everything on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop nginx and the replicas."""
+        self.stop()
+
+
+def start_replicas(
+    repository: str | Path,
+    model_names: Sequence[str],
+    server_args: Sequence[str],
+    count: int = 3,
+    folder: str | Path | None = None,
+    snapshots: bool = False,
+) -> ReplicaSet:
+    """Start `count` replicas at once (each `server_args` plus ports), then nginx in front.
+
+    Logs, nginx's files and snapshots go to `folder` (default `<repository>/replicas`).
+    """
+    repository = Path(repository)
+    folder = Path(folder) if folder is not None else repository / "replicas"
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(2 * count + 2)
+    replicas = [Replica(i, ports[2 * i], ports[2 * i + 1]) for i in range(count)]
+    group = ReplicaSet(
+        repository, list(model_names), list(server_args), folder, replicas, snapshots
+    )
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(group.start_replica, range(count)))
+        pairs = [(r.grpc_port, r.rest_port) for r in replicas]
+        group.nginx = start_nginx(folder / "nginx", ports[-2], ports[-1], pairs)
+    except BaseException:
+        group.stop()
+        raise
+    return group
