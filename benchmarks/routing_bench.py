@@ -78,7 +78,9 @@ def measure(group: ReplicaSet, steps: int, seconds: float, rounds: int) -> list[
         latency.append((proxied.median, direct.median))
         proxied_work = partial(thread_step, group, base + 100, True)
         direct_work = partial(thread_step, group, base + 200, False)
-        rates.append((throughput(16, seconds, proxied_work), throughput(16, seconds, direct_work)))
+        rates.append(
+            (throughput(16, seconds, proxied_work)[0], throughput(16, seconds, direct_work)[0])
+        )
     step_ratios = sorted(p / d for p, d in latency)
     rate_ratios = sorted(p / d for p, d in rates)
     proxied_us, direct_us = sorted(latency, key=lambda m: m[0] / m[1])[rounds // 2]
