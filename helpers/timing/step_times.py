@@ -30,15 +30,7 @@ class StepTimes:
 
 def time_calls(label: str, call: Callable[[], object], steps: int, warmup: int = 50) -> StepTimes:
     """Run `call` warmup + steps times and return the duration of each timed call."""
-    for _ in range(warmup):
-        call()
-    durations = np.empty(steps, dtype=np.float64)
-    clock = time.perf_counter_ns
-    for i in range(steps):
-        start = clock()
-        call()
-        durations[i] = clock() - start
-    return StepTimes(label, durations / 1e3)
+    return time_alternating({label: call}, steps, warmup)[0]
 
 
 def time_alternating(

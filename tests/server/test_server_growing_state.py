@@ -240,21 +240,32 @@ def end_all(channel, model: str, ids: range) -> None:
         step_logits(channel, model, [1], sequence_id, END)
 
 
+def fill_after_baseline(
+    server: launcher.ServerHandle, channel: grpc.Channel, model: str, ids: range, chunks: int
+) -> tuple[float, float]:
+    """(baseline, peak) server RSS in MB around filling the caches of conversations `ids`.
+
+    One conversation at full length first, so that OpenVINO's own buffers have their size.
+    (With a malloc arena per request thread, 32 threads then kept 35-50 MB resident.)
+    """
+    warm_up = range(ids.stop, ids.stop + 1)
+    fill_caches(channel, model, warm_up, chunks)
+    end_all(channel, model, warm_up)
+    baseline = settled_rss_mb(server.pid, CLEANER_SECONDS)
+    sampler = PeakRss(server.pid)
+    sampler.start()
+    try:
+        fill_caches(channel, model, ids, chunks)
+    finally:
+        peak = max(sampler.stop(), rss_mb(server.pid))
+    return baseline, peak
+
+
 def test_memory_returns_to_its_baseline_after_end(kv_server, kv_channel):
     conversations, chunks = 32, 4
     cache_mb = conversations * chunks * CHUNK * CACHE_BYTES_PER_TOKEN / 2**20  # 64 MB
-    # One conversation at full length first, so that OpenVINO's own buffers have their size.
-    # (With a malloc arena per request thread, the 32 threads then kept 35-50 MB resident.)
-    fill_caches(kv_channel, "kv", range(92_100, 92_101), chunks)
-    end_all(kv_channel, "kv", range(92_100, 92_101))
-    baseline = settled_rss_mb(kv_server.pid, CLEANER_SECONDS)
-    sampler = PeakRss(kv_server.pid)
-    sampler.start()
     ids = range(92_000, 92_000 + conversations)
-    try:
-        fill_caches(kv_channel, "kv", ids, chunks)
-    finally:
-        peak = max(sampler.stop(), rss_mb(kv_server.pid))
+    baseline, peak = fill_after_baseline(kv_server, kv_channel, "kv", ids, chunks)
     end_all(kv_channel, "kv", ids)
     after = settled_rss_mb(kv_server.pid, CLEANER_SECONDS)
     assert peak - baseline > 0.5 * cache_mb, (baseline, peak, after)  # the caches were held...
@@ -287,16 +298,8 @@ def test_max_sequence_number_counts_conversations(kv_channel):
 def test_idle_cleanup_frees_the_caches(kv_server, kv_channel):
     conversations, chunks = 16, 4
     cache_mb = conversations * chunks * CHUNK * CACHE_BYTES_PER_TOKEN / 2**20  # 32 MB
-    fill_caches(kv_channel, "kv_idle", range(93_100, 93_101), chunks)
-    end_all(kv_channel, "kv_idle", range(93_100, 93_101))
-    baseline = settled_rss_mb(kv_server.pid, CLEANER_SECONDS)
-    sampler = PeakRss(kv_server.pid)
-    sampler.start()
     ids = range(93_000, 93_000 + conversations)
-    try:
-        fill_caches(kv_channel, "kv_idle", ids, chunks)
-    finally:
-        peak = max(sampler.stop(), rss_mb(kv_server.pid))
+    baseline, peak = fill_after_baseline(kv_server, kv_channel, "kv_idle", ids, chunks)
 
     def all_removed() -> bool:
         log = kv_server.log_text()
