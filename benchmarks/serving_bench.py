@@ -7,9 +7,10 @@ See ../shared/notes/serving-performance.md (from the repository root) for why th
 * the compute ceiling is the same LSTM step as a stateless model run at batch 64.
 
 1. Start to AVAILABLE and server RSS.
-2. A summator step over gRPC (unbatched and with sequence batching) vs (echo + in-process step).
+2. A summator step over gRPC (unbatched and with sequence batching) vs (echo + in-process step),
+   timed in turns of 50 calls of each kind (the machine's load drifts within seconds).
 3. 64 concurrent LSTM(H=1024) sequences, unbatched and batched: served/echo, served/in-process,
-   p50/p99 step latency.
+   p50/p99 step latency, and the server CPU time per step beside the echo server's.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.model_server.process.light_tensorflow import install_light_tensorflow_namespace
@@ -47,16 +49,31 @@ from helpers.serving import launcher  # noqa: E402
 from helpers.serving.client import predict_request  # noqa: E402
 from helpers.serving.protocol import Control  # noqa: E402
 from helpers.serving.repository import write_config, write_model_repository  # noqa: E402
-from helpers.timing.step_times import time_calls  # noqa: E402
+from helpers.timing.step_times import time_alternating  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results.md"
 LATENCY = {"PERFORMANCE_HINT": "LATENCY"}
+BLOCK = 50  # calls of one kind per turn when single-call latencies are compared
 Row = tuple[str, str, str]
 
 
+@dataclass(frozen=True)
+class Echo:
+    """A running echo server: a stub to it and its process id (for its CPU time)."""
+
+    stub: PredictionServiceStub
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def echo_server(aio: bool) -> Iterator[PredictionServiceStub]:
-    """Run the echo server (thread pool or grpc.aio) in its own process; yield a stub to it."""
+def echo_server(aio: bool) -> Iterator[Echo]:
+    """Run the echo server (thread pool or grpc.aio) in its own process; yield it."""
     port = launcher.free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     command = [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)]
@@ -65,7 +82,7 @@ def echo_server(aio: bool) -> Iterator[PredictionServiceStub]:
     try:
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
-            yield PredictionServiceStub(channel)
+            yield Echo(PredictionServiceStub(channel), process.pid)
     finally:
         process.terminate()
         process.wait()
@@ -184,18 +201,21 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
             stub.Predict(predict_request(name, {"x": x}, 1, Control.SEQUENCE_START))
         plain = predict_request("summator", {"x": x}, 1)
         batched = predict_request("summator_b", {"x": x}, 1)
-        # Interleaved rounds, so that load from other processes hits all of them alike.
+        calls = {
+            "served": lambda: stub.Predict(plain),
+            "batched": lambda: stub.Predict(batched),
+            "sync": lambda: echoes[0].stub.Predict(plain),
+            "aio": lambda: echoes[1].stub.Predict(plain),
+            "in-process": local_step,
+        }
+        # Blocks of calls in turn, so that the load of other processes (and its drift within a
+        # round) hits all of them alike, while each stays warm within its block.
         for _ in range(rounds):
-            served_t = time_calls("served", lambda: stub.Predict(plain), steps, 200).median
-            batched_t = time_calls("batched", lambda: stub.Predict(batched), steps, 200).median
-            both = [
-                time_calls("echo", lambda e=e: e.Predict(plain), steps, 200).median  # type: ignore[misc]
-                for e in echoes
-            ]
-            echo_kinds["sync"].append(both[0])
-            echo_kinds["aio"].append(both[1])
-            echo_t = min(both)
-            local_t = time_calls("in-process", local_step, steps, 200).median
+            times = {t.label: t.median for t in time_alternating(calls, steps, 200, block=BLOCK)}
+            served_t, batched_t, local_t = times["served"], times["batched"], times["in-process"]
+            echo_kinds["sync"].append(times["sync"])
+            echo_kinds["aio"].append(times["aio"])
+            echo_t = min(times["sync"], times["aio"])
             for key, value in zip(rounds_seen, (served_t, batched_t, echo_t, local_t), strict=True):
                 rounds_seen[key].append(value)
             ratios["served"].append(served_t / (echo_t + local_t))
@@ -237,6 +257,8 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
     ceiling_step = batched_ceiling(hidden, clients)
     kinds = ("off", "on", "echo", "echo_sync", "echo_aio", "local", "ceiling")
     seen: dict[str, list[float]] = {k: [] for k in kinds}
+    # Server CPU time per step (µs): where the 2 cores go, the echo server's being the transport's.
+    cpu: dict[str, list[float]] = {"echo_sync": [], "echo_aio": [], "off": [], "on": []}
     lat: dict[str, list[np.ndarray]] = {"off": [], "on": []}
     with ExitStack() as stack:
         server, stub, _ = stack.enter_context(served(repo, {"lstm": model}, clients))
@@ -250,22 +272,31 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
                 request = predict_request(name, {"x": x}, first + index)
                 return lambda: stub.Predict(request)
 
-            def echo_work(echo: PredictionServiceStub) -> Callable[[int], Callable[[], None]]:
+            def echo_work(echo: Echo) -> Callable[[int], Callable[[], None]]:
                 request = predict_request("lstm", {"x": x}, 1)
-                return lambda _: lambda: echo.Predict(request)
+                return lambda _: lambda: echo.stub.Predict(request)
+
+            def measured(key: str, pid: int, work: Callable[[int], Callable[[], None]]) -> float:
+                before = cpu_seconds(pid)
+                rate, latencies = throughput(clients, seconds, work)
+                cpu[key].append(1e6 * (cpu_seconds(pid) - before) / (rate * seconds))
+                if key in lat:
+                    lat[key].append(latencies)
+                return rate
 
             # Interleaved rounds, so that load from other processes hits all of them alike.
             seen["local"].append(clients * throughput(1, seconds, lambda _: local_round)[0])
             seen["ceiling"].append(clients * throughput(1, seconds, lambda _: ceiling_step)[0])
-            both = [throughput(clients, seconds, echo_work(e))[0] for e in echoes]
+            both = [
+                measured(key, e.pid, echo_work(e))
+                for key, e in zip(("echo_sync", "echo_aio"), echoes, strict=True)
+            ]
             seen["echo_sync"].append(both[0])
             seen["echo_aio"].append(both[1])
             seen["echo"].append(max(both))
             for key, name, first in (("off", "lstm", first_id), ("on", "lstm_b", first_id + 500)):
                 work = functools.partial(served_work, name=name, first=first)
-                rate, latencies = throughput(clients, seconds, work)
-                seen[key].append(rate)
-                lat[key].append(latencies)
+                seen[key].append(measured(key, server.pid, work))
         rss, peak = rss_mb(server.pid), peak_rss_mb(server.pid)
     rows: list[Row] = []
     for key, label, targets in (
@@ -303,6 +334,14 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
     )
     rows.append(
         (
+            f"Server CPU time per step at {clients} clients: echo thread pool / echo grpc.aio / "
+            "served, batching off / on, µs",
+            " / ".join(spread(cpu[k], "{:.0f}") for k in ("echo_sync", "echo_aio", "off", "on")),
+            "(info)",
+        )
+    )
+    rows.append(
+        (
             f"Echo at {clients} clients: thread pool / grpc.aio, req/s",
             f"{spread(seen['echo_sync'], '{:.0f}')} / {spread(seen['echo_aio'], '{:.0f}')}",
             "(info)",
@@ -328,7 +367,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=64)
     args = parser.parse_args()
     load_before = machine_load()

@@ -31,3 +31,17 @@ def test_time_alternating_interleaves_the_calls_and_times_each_separately():
     assert (fast.label, slow.label) == ("fast", "slow")
     assert fast.microseconds.shape == slow.microseconds.shape == (10,)
     assert np.all(slow.microseconds >= 2000.0) and fast.median < 1000.0
+
+
+def test_time_alternating_in_blocks_runs_each_call_block_times_per_turn_and_times_steps():
+    order = []
+    first, second = time_alternating(
+        {"a": lambda: order.append("a"), "b": lambda: (order.append("b"), time.sleep(0.001))},
+        steps=9,
+        warmup=1,
+        block=4,
+    )
+    # 1 warm-up round, then turns of 4 calls each (the first untimed) until 9 are timed: 3 turns.
+    assert order == ["a", "b"] + (["a"] * 4 + ["b"] * 4) * 3
+    assert first.microseconds.shape == second.microseconds.shape == (9,)
+    assert np.all(second.microseconds >= 1000.0) and first.median < 1000.0

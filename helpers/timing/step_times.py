@@ -34,17 +34,29 @@ def time_calls(label: str, call: Callable[[], object], steps: int, warmup: int =
 
 
 def time_alternating(
-    calls: dict[str, Callable[[], object]], steps: int, warmup: int = 50
+    calls: dict[str, Callable[[], object]], steps: int, warmup: int = 50, block: int = 1
 ) -> list[StepTimes]:
-    """Time several calls in turn, one of each per step, so that machine load hits them alike."""
+    """Time several calls in turn, `block` of each per turn, so that machine load hits them alike.
+
+    A block longer than 1 keeps each call warm within its turn (servers in other processes sleep
+    between turns); the first quarter of every block is warm-up and is not timed.
+    """
     for _ in range(warmup):
         for call in calls.values():
             call()
-    durations = np.empty((len(calls), steps), dtype=np.float64)
+    skip = block // 4
+    turns = -(-steps // (block - skip))
+    durations = np.empty((len(calls), turns * (block - skip)), dtype=np.float64)
     clock = time.perf_counter_ns
-    for i in range(steps):
+    for turn in range(turns):
         for row, call in enumerate(calls.values()):
-            start = clock()
-            call()
-            durations[row, i] = clock() - start
-    return [StepTimes(label, row / 1e3) for label, row in zip(calls, durations, strict=True)]
+            for _ in range(skip):
+                call()
+            first = turn * (block - skip)
+            for i in range(first, first + block - skip):
+                start = clock()
+                call()
+                durations[row, i] = clock() - start
+    return [
+        StepTimes(label, row[:steps] / 1e3) for label, row in zip(calls, durations, strict=True)
+    ]
