@@ -8,7 +8,8 @@ See ../shared/notes/serving-performance.md (from the repository root) for why th
 
 1. Start to AVAILABLE and server RSS.
 2. A summator step over gRPC (unbatched and with sequence batching) vs (echo + in-process step),
-   timed in turns of 50 calls of each kind (the machine's load drifts within seconds).
+   timed in turns of 50 calls of each kind (the machine's load drifts within seconds); beside it,
+   the server's own predict() in this process, hot and after idling (cold_path.py).
 3. 64 concurrent LSTM(H=1024) sequences, unbatched and batched: served/echo, served/in-process,
    p50/p99 step latency, and the server CPU time per step beside the echo server's.
 """
@@ -37,6 +38,7 @@ from tensorflow_serving.apis.prediction_service_pb2_grpc import (  # noqa: E402
     PredictionServiceStub,
 )
 
+from benchmarks.cold_path import LATENCY, bench_cold_path  # noqa: E402
 from benchmarks.memory import peak_rss_mb, rss_mb  # noqa: E402
 from helpers.models.recurrent import (  # noqa: E402
     build_lstm_step_model,
@@ -52,7 +54,6 @@ from helpers.serving.repository import write_config, write_model_repository  # n
 from helpers.timing.step_times import time_alternating  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results.md"
-LATENCY = {"PERFORMANCE_HINT": "LATENCY"}
 BLOCK = 50  # calls of one kind per turn when single-call latencies are compared
 Row = tuple[str, str, str]
 
@@ -381,6 +382,7 @@ def main() -> int:
                 "≤ 2 s",
             ),
         )
+        rows += bench_cold_path(Path(tmp) / "cold_repo", args.steps)
         rows += bench_lstm(Path(tmp) / "lstm_repo", args.seconds, args.clients, args.rounds)
     lines = [
         "# Serving benchmarks (one run, same machine, interleaved rounds)",
