@@ -1,8 +1,9 @@
 """The server's Predict code run in this process, hot and after idling: what a served step pays.
 
-Run by `make bench` (serving_bench.py), which adds its rows to results.md. A served request finds
+Run by `make bench` (serving_bench.py) after the summator benchmark, on the repository and the
+in-process step that benchmark used; its rows go to results.md. A served request finds
 the server idle for one round trip, while the in-process baseline steps in a tight loop; this
-measures the same `predict()` the gRPC handler calls, and the summator's inference alone, in a
+measures the same `predict()` the gRPC handler calls, and the in-process summator step, in a
 tight loop and after the process has slept 0.6 ms and 2 ms between calls.
 """
 
@@ -16,13 +17,10 @@ import openvino as ov
 from helpers.model_server.config.model_config import ModelConfig
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.grpc_api.service import predict
-from helpers.models.summator import build_summator
 from helpers.serving.client import predict_request
 from helpers.serving.protocol import Control
-from helpers.serving.repository import write_model_repository
 
 IDLE_SECONDS = (0.0, 0.0006, 0.002)
-LATENCY = {"PERFORMANCE_HINT": "LATENCY"}  # the hint OVMS adds when none is given
 
 
 def after_idle(call: Callable[[], object], idle: float, steps: int) -> float:
@@ -39,9 +37,11 @@ def after_idle(call: Callable[[], object], idle: float, steps: int) -> float:
     return float(np.median(durations)) / 1e3
 
 
-def bench_cold_path(repo: Path, steps: int) -> list[tuple[str, str, str]]:
-    """Rows: the summator's predict() and its inference, hot and after each idle time."""
-    write_model_repository(build_summator(), repo, "summator")
+def bench_cold_path(
+    repo: Path, steps: int, inference: Callable[[], object]
+) -> list[tuple[str, str, str]]:
+    """Rows: predict() for `repo`'s summator, and `inference` (its in-process step), hot and after
+    each idle time."""
     manager = ModelManager(ov.Core())
     config = ModelConfig(
         name="summator", base_path=repo / "summator", stateful=True, idle_sequence_cleanup=False
@@ -50,10 +50,8 @@ def bench_cold_path(repo: Path, steps: int) -> list[tuple[str, str, str]]:
     x = np.ones((1, 1), np.float32)
     predict(manager, predict_request("summator", {"x": x}, 1, Control.SEQUENCE_START))
     request = predict_request("summator", {"x": x}, 1)
-    infer_request = ov.Core().compile_model(build_summator(), "CPU", LATENCY).create_infer_request()
-    infer_request.get_tensor("x").data[...] = x
     served = [after_idle(lambda: predict(manager, request), idle, steps) for idle in IDLE_SECONDS]
-    alone = [after_idle(infer_request.infer, idle, steps) for idle in IDLE_SECONDS]
+    alone = [after_idle(inference, idle, steps) for idle in IDLE_SECONDS]
     idles = " / ".join("none" if idle == 0 else f"{idle * 1e3:g} ms" for idle in IDLE_SECONDS)
     return [
         (
@@ -63,7 +61,7 @@ def bench_cold_path(repo: Path, steps: int) -> list[tuple[str, str, str]]:
             "(info)",
         ),
         (
-            f"… the summator's inference alone, idle {idles}",
+            f"… the in-process summator step (the baseline's call), idle {idles}",
             " / ".join(f"{value:.0f} µs" for value in alone),
             "(info)",
         ),

@@ -43,7 +43,7 @@ class _Step(Row):
         self._signal.acquire()
 
     def wake(self) -> None:
-        """Wake the step's thread (once)."""
+        """Let the step's thread out of `wait` (to lead, or with its results in)."""
         self._signal.release()
 
 
