@@ -123,7 +123,8 @@ def started_lab(workdir: Path) -> Iterator[RunningLab]:
         print(log.read_text())  # pytest shows it when the test fails
         if process.poll() is None:
             for leftover in psutil.Process(process.pid).children(recursive=True):
-                leftover.kill()
+                with suppress(psutil.NoSuchProcess):  # a short-lived helper may exit first
+                    leftover.kill()
             process.kill()
             process.wait()
 

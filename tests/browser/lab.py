@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,7 +152,8 @@ def running_lab(notebooks: list[Path], workdir: Path) -> Iterator[Lab]:
     finally:
         memory.stop()
         for child in psutil.Process(server.pid).children(recursive=True):
-            child.terminate()
+            with suppress(psutil.NoSuchProcess):  # a short-lived fork may exit first
+                child.terminate()
         server.terminate()
         try:
             server.wait(timeout=20)
