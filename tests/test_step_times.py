@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pytest
 
 from helpers.timing.step_times import time_alternating, time_calls
 
@@ -45,3 +46,11 @@ def test_time_alternating_in_blocks_runs_each_call_block_times_per_turn_and_time
     assert order == ["a", "b"] + (["a"] * 4 + ["b"] * 4) * 3
     assert first.microseconds.shape == second.microseconds.shape == (9,)
     assert np.all(second.microseconds >= 1000.0) and first.median < 1000.0
+
+
+@pytest.mark.parametrize("block", [0, -3])
+def test_time_alternating_refuses_a_block_of_no_calls_before_calling_anything(block):
+    order = []
+    with pytest.raises(ValueError, match=f"block must be at least 1, got {block}"):
+        time_alternating({"a": lambda: order.append("a")}, steps=4, warmup=1, block=block)
+    assert order == []

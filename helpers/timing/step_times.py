@@ -41,6 +41,8 @@ def time_alternating(
     A block longer than 1 keeps each call warm within its turn (servers in other processes sleep
     between turns); the first quarter of every block is warm-up and is not timed.
     """
+    if block < 1:
+        raise ValueError(f"block must be at least 1, got {block}")
     for _ in range(warmup):
         for call in calls.values():
             call()
