@@ -160,7 +160,7 @@ def inet_connections(process: psutil.Process, *, required: bool) -> list:
     try:
         return process.net_connections(kind="inet")
     except psutil.NoSuchProcess:
-        # JupyterLab and its kernel spawn helpers (language-server probes) that exit on their own.
+        # JupyterLab runs `yarn config` and the kernel forks `uname -p` as they start; both exit.
         if required:
             raise
         return []
