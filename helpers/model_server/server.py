@@ -146,7 +146,13 @@ class ModelServer:
         settings = self.settings
         if settings.port:
             addresses = settings.grpc_bind_address.split(",")
-            grpc_server = start_grpc_server(self.manager, addresses, settings.port, GRPC_THREADS)
+            grpc_server = start_grpc_server(
+                self.manager,
+                addresses,
+                settings.port,
+                GRPC_THREADS,
+                kserve_sequence_extension=settings.kserve_sequence_extension,
+            )
             self._grpc_server = grpc_server
             self._stoppers.append(lambda: grpc_server.stop(SHUTDOWN_GRACE_SECONDS).wait())
             log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
@@ -154,7 +160,11 @@ class ModelServer:
             addresses = settings.rest_bind_address.split(",")
             introspection = settings.sequence_introspection
             rest_servers = start_rest_server(
-                self.manager, addresses, settings.rest_port, introspection=introspection
+                self.manager,
+                addresses,
+                settings.rest_port,
+                introspection=introspection,
+                kserve_sequence_extension=settings.kserve_sequence_extension,
             )
             for rest in rest_servers:
                 self._stoppers.append(rest.stop_and_drain)

@@ -147,3 +147,14 @@ def test_server_process_does_not_import_tensorflow():
         env=importable_env(),
     )
     assert result.stdout.split() == ["None", "False", "tensorflow.serving.PredictionService"]
+
+
+def test_kserve_sequence_extension_is_an_off_by_default_server_flag_in_both_modes():
+    assert parse_args(MODEL).kserve_sequence_extension is False
+    assert parse_args([*MODEL, "--kserve_sequence_extension"]).kserve_sequence_extension is True
+    config = ["--config_path", "/c.json", "--port", "9"]
+    assert parse_args([*config, "--kserve_sequence_extension=true"]).kserve_sequence_extension
+    assert not parse_args([*config, "--kserve_sequence_extension=0"]).kserve_sequence_extension
+    with pytest.raises(UsageError) as caught:
+        parse_args([*MODEL, "--kserve_sequence_extension=maybe"])
+    assert str(caught.value) == "error parsing options: Argument \u2018maybe\u2019 failed to parse"

@@ -16,6 +16,8 @@ import grpc
 import numpy as np
 import openvino as ov
 import pytest
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
 
 from helpers.model_server.config.cli import (
     INTERVAL_NEEDS_SNAPSHOT_PATH,
@@ -24,7 +26,7 @@ from helpers.model_server.config.cli import (
 )
 from helpers.model_server.config.model_config import ModelConfig
 from helpers.model_server.core.manager import ModelManager
-from helpers.model_server.core.snapshot_file import SequenceRecord, decode, encode
+from helpers.model_server.core.snapshot_file import SequenceRecord, SnapshotError, decode, encode
 from helpers.model_server.core.snapshots import collect, restore
 from helpers.models.recurrent import build_stateful_lstm_cell, random_lstm_weights
 from helpers.models.recurrent_reference import lstm_reference
@@ -203,8 +205,8 @@ BAD_FILES = {
     "pickle": (lambda d: b"\x80\x04\x95" + d, "not a sequence snapshot"),
     "corrupt_header": (lambda d: with_checksum(b"\x00" * 7 + b"\x05{abc}"), "malformed header"),
     "newer_format": (
-        lambda d: header_replaced(d, b'"format": 1', b'"format": 2'),
-        "unsupported snapshot format 2",
+        lambda d: header_replaced(d, b'"format": 2', b'"format": 3'),
+        "unsupported snapshot format 3 (this server reads 1 and 2)",
     ),
     "object_dtype": (lambda d: header_replaced(d, b'"<f4"', b'"|O"'), "is not allowed"),
 }
@@ -238,6 +240,86 @@ def test_the_valid_snapshot_of_the_bad_file_tests_restores(tmp_path, valid_snaps
     ):
         assert step(channel, "summator", 1, np.ones((1, 1), np.float32)) == 4
         assert step(channel, "summator", 2, np.ones((1, 1), np.float32)) == 5
+
+
+def as_format_1(data: bytes) -> bytes:
+    """A format 2 snapshot without names, rewritten as the format 1 file an older server wrote."""
+    older = header_replaced(data, b'"format": 2', b'"format": 1')
+    return header_replaced(older, b'"name": null, ', b"")
+
+
+def test_a_format_1_snapshot_still_restores(tmp_path, valid_snapshot):
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    older = as_format_1(valid_snapshot)
+    assert b'"format": 1' in older and b'"name"' not in older.replace(b'"name": "sum"', b"")
+    (snapshots / SNAPSHOT).write_bytes(older)
+    with (
+        snapshot_server(tmp_path / "repo", snapshots) as server,
+        grpc.insecure_channel(server.grpc_address) as channel,
+    ):
+        assert "restored 2 of 2 sequence(s)" in server.log_text()
+        assert step(channel, "summator", 1, np.full((1, 1), 2, np.float32)) == 5
+        assert step(channel, "summator", 2, np.full((1, 1), 2, np.float32)) == 6
+
+
+def kserve_step(
+    client: triton.InferenceServerClient, sequence_id: str | int, value: float, **flags: bool
+) -> float:
+    """One summator step through tritonclient's sequence parameters; the running sum."""
+    tensor = triton.InferInput("x", [1, 1], "FP32")
+    tensor.set_data_from_numpy(np.array([[value]], np.float32))
+    result = client.infer("summator", [tensor], sequence_id=sequence_id, **flags)
+    return float(result.as_numpy("y")[0, 0])
+
+
+def test_string_id_sequences_survive_a_restart(tmp_path):
+    """A KServe sequence named by a string keeps its name (and state) across SIGTERM + restart."""
+    rng = np.random.default_rng(11)
+    histories: dict[str | int, list[float]] = {"sensor-a": [], "sensor-b": [], 5: []}
+    snapshots = tmp_path / "snapshots"
+    flags = ["--kserve_sequence_extension"]
+
+    def steps(client: triton.InferenceServerClient, count: int) -> None:
+        for _ in range(count):
+            for sequence_id, history in histories.items():
+                value = float(rng.integers(-1000, 1001)) / 8  # exact in float32
+                y = kserve_step(client, sequence_id, value, sequence_start=not history)
+                history.append(value)
+                assert y == np.sum(history, dtype=np.float64)
+
+    with (
+        snapshot_server(tmp_path / "repo", snapshots, *flags) as server,
+        triton.InferenceServerClient(server.grpc_address) as client,
+    ):
+        steps(client, 3)
+    assert server.process is not None and server.process.returncode == 0
+    records = {record.name: record for record in decode((snapshots / SNAPSHOT).read_bytes())}
+    assert set(records) == {"sensor-a", "sensor-b", None}
+    assert records[None].sequence_id == 5
+    for name in ("sensor-a", "sensor-b"):
+        assert 2**63 <= records[name].sequence_id <= UINT64_MAX  # the named range
+        assert records[name].states["sum"].tolist() == [[np.sum(histories[name])]]
+    with (
+        snapshot_server(tmp_path / "repo", snapshots, *flags) as server,
+        triton.InferenceServerClient(server.grpc_address) as client,
+    ):
+        assert "restored 3 sequence(s) of model summator, version: 1" in server.log_text()
+        steps(client, 2)
+        # A new name gets an id no restored sequence holds: its sum starts from zero.
+        assert kserve_step(client, "sensor-c", 2.5, sequence_start=True) == 2.5
+        assert kserve_step(client, "sensor-a", 3.0, sequence_end=True) == np.sum(
+            histories["sensor-a"] + [3.0]
+        )
+        with pytest.raises(InferenceServerException) as caught:
+            kserve_step(client, "sensor-a", 1.0)
+        assert (str(caught.value.status()), caught.value.message()) == (
+            "StatusCode.NOT_FOUND",
+            "Sequence with provided ID does not exist",
+        )
+        assert kserve_step(client, "sensor-b", 0.5) == np.sum(histories["sensor-b"] + [0.5])
+        assert kserve_step(client, "sensor-a", 4.0, sequence_start=True) == 4.0  # the name is free
+        assert kserve_step(client, "sensor-c", 1.0) == 3.5
 
 
 class Stepper(threading.Thread):
@@ -456,6 +538,52 @@ def test_the_file_format_round_trips_dtypes_shapes_and_ids():
         assert back.states[name].dtype == array.dtype and back.states[name].shape == array.shape
         np.testing.assert_array_equal(back.states[name], array)
         assert back.states[name].flags.writeable  # its own memory, not a view of the file
+
+
+def test_names_round_trip_and_are_restored_into_the_name_map(tmp_path, caplog):
+    named = [
+        summator_record(2**63, 1.5, False),
+        summator_record(2**63 + 1, 2.5, True),
+        summator_record(2**63 + 2, 3.5, False),
+    ]
+    for record, name in zip(named, ("sensor-a", "sensor-b", "sensor-a"), strict=True):
+        record.name = name
+    plain = summator_record(7, 4.5, False)
+    back = decode(encode([*named, plain], 0.0))
+    assert [(r.sequence_id, r.name) for r in back] == [
+        (2**63, "sensor-a"),
+        (2**63 + 1, "sensor-b"),
+        (2**63 + 2, "sensor-a"),
+        (7, None),
+    ]
+    manager = loaded_manager(tmp_path)
+    with caplog.at_level(logging.INFO, "model_server.snapshots"):
+        assert restore(manager, back) == 3  # the second "sensor-a" finds its name taken
+    sequences = manager.resolve("summator").sequences
+    assert sequences is not None
+    assert sequences.named_ids() == {"sensor-a": 2**63, "sensor-b": 2**63 + 1}
+    assert sorted(s.sequence_id for s in sequences.live()) == [7, 2**63, 2**63 + 1]
+    # Collected again, the names are in the records.
+    assert sorted((r.sequence_id, r.name) for r in collect(manager)) == [
+        (7, None),
+        (2**63, "sensor-a"),
+        (2**63 + 1, "sensor-b"),
+    ]
+    # Idle cleanup drops the name with its sequence.
+    assert sequences.remove_idle() == [2**63 + 1]
+    assert sequences.named_ids() == {"sensor-a": 2**63}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [(b'""', "name must not be an empty string"), (b"5", "name has the wrong type: int")],
+)
+def test_a_bad_name_is_refused(name, reason):
+    record = summator_record(2**63, 1.0, False)
+    record.name = "x"
+    data = header_replaced(encode([record], 0.0), b'"name": "x"', b'"name": ' + name)
+    with pytest.raises(SnapshotError, match=re.escape(reason)):
+        decode(data)
 
 
 def test_a_sigterm_under_load_keeps_every_acknowledged_step(tmp_path):

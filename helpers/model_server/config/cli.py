@@ -50,6 +50,9 @@ class Settings:
     sequence_snapshot_path: str = ""  # ours: snapshots of live sequences (see core/snapshots.py)
     sequence_snapshot_interval_seconds: int = 0  # ours: 0 = only at SIGTERM
     sequence_introspection: bool = False  # ours: the loopback-only /admin REST routes
+    # Ours: stateful KServe v2 inference with Triton's sequence parameters (server-wide, so it
+    # goes on the command line in config mode too, like sequence_introspection).
+    kserve_sequence_extension: bool = False
     # Ours (an extension): sequence batching, off while max_batch_size is 0.
     sequence_batching_max_batch_size: int = 0
     sequence_batching_max_queue_delay_microseconds: int = 0
@@ -206,10 +209,20 @@ def _validate_snapshot_flags(settings: Settings) -> None:
         raise UsageError(f"sequence_snapshot_path {folder} is not writable")
 
 
-USAGE = """usage: python -m helpers.model_server [OPTION...]
+USAGE = (
+    """usage: python -m helpers.model_server [OPTION...]
 
-A local model server for OpenVINO models with OVMS 2026.2's flags (TFS gRPC + REST API).
+A local model server for OpenVINO models with OVMS 2026.2's flags (TFS and KServe v2, gRPC + REST).
 Options (--name=value or --name value; booleans: --flag or --flag=false):
-""" + "\n".join(
-    f"  --{name:<48} {kind:<7} default {default!r}" for name, (kind, default) in OPTIONS.items()
+"""
+    + "\n".join(
+        f"  --{name:<48} {kind:<7} default {default!r}" for name, (kind, default) in OPTIONS.items()
+    )
+    + (
+        "\n\nKServe v2 is served on --port (inference.GRPCInferenceService) and on\n"
+        "--rest_port (/v2). Stateful models answer its infer as OVMS does (not implemented)\n"
+        "unless --kserve_sequence_extension (ours; server-wide, also with --config_path) is\n"
+        "given: then Triton's sequence_id, sequence_start and sequence_end request parameters\n"
+        "select the sequence."
+    )
 )

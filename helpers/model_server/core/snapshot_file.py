@@ -7,6 +7,10 @@ Ours (OVMS has no snapshots). Layout of the file:
 
 Nothing is ever unpickled: the header is JSON, each array is raw bytes read back with
 `numpy.frombuffer` under a dtype from an allow-list (booleans, integers, floats).
+
+Header format 2 adds each sequence's `name` (the string id of a KServe named sequence, or null).
+Format 1 files (no names) still restore; a server that reads only format 1 refuses a format 2
+file instead of restoring named sequences under ids no client knows.
 """
 
 import hashlib
@@ -22,7 +26,8 @@ import numpy as np
 from helpers.serving.protocol import UINT64_MAX
 
 MAGIC = b"OVSEQSN1"
-FORMAT = 1
+FORMAT = 2  # the format written
+READABLE_FORMATS = (1, 2)
 _DIGEST = 32
 _LENGTH = 8
 _PREFIX = len(MAGIC) + _DIGEST + 2 * _LENGTH
@@ -44,6 +49,7 @@ class SequenceRecord:
     idle_seconds: float  # since its last successful request, when the snapshot was taken
     idle_marked: bool  # marked by an idle scan since that request (OVMS's two-scan rule)
     states: dict[str, np.ndarray]
+    name: str | None = None  # the string id of a KServe named sequence (format 2)
 
 
 def encode(records: list[SequenceRecord], written_at: float) -> bytes:
@@ -71,6 +77,7 @@ def encode(records: list[SequenceRecord], written_at: float) -> bytes:
                 "model": record.model,
                 "version": record.version,
                 "sequence_id": str(record.sequence_id),
+                "name": record.name,
                 "steps": record.steps,
                 "idle_seconds": record.idle_seconds,
                 "idle_marked": record.idle_marked,
@@ -114,9 +121,10 @@ def decode(data: bytes) -> list[SequenceRecord]:
 
 def _records(header: Any, blob: memoryview) -> list[SequenceRecord]:
     """Check the header field by field and cut the arrays out of `blob`."""
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        found = header.get("format") if isinstance(header, dict) else None
-        raise SnapshotError(f"unsupported snapshot format {found!r} (this server reads {FORMAT})")
+    found = header.get("format") if isinstance(header, dict) else None
+    if type(found) is not int or found not in READABLE_FORMATS:
+        readable = " and ".join(str(f) for f in READABLE_FORMATS)
+        raise SnapshotError(f"unsupported snapshot format {found!r} (this server reads {readable})")
     records = []
     for entry in _typed(header["sequences"], list, "sequences"):
         _typed(entry, dict, "sequence entry")
@@ -126,6 +134,7 @@ def _records(header: Any, blob: memoryview) -> list[SequenceRecord]:
         idle_seconds = float(_typed(entry["idle_seconds"], (int, float), "idle_seconds"))
         if not math.isfinite(idle_seconds) or idle_seconds < 0:
             raise SnapshotError(f"idle_seconds out of range: {idle_seconds}")
+        name = _name(entry["name"]) if found >= 2 else None
         states = {}
         for state in _typed(entry["states"], list, "states"):
             states[_typed(state["name"], str, "state name")] = _array(state, blob)
@@ -138,9 +147,19 @@ def _records(header: Any, blob: memoryview) -> list[SequenceRecord]:
                 idle_seconds=idle_seconds,
                 idle_marked=_typed(entry["idle_marked"], bool, "idle_marked"),
                 states=states,
+                name=name,
             )
         )
     return records
+
+
+def _name(value: Any) -> str | None:
+    """A sequence's string id: null, or a non-empty string (KServe refuses an empty one)."""
+    if value is None:
+        return None
+    if not _typed(value, str, "name"):
+        raise SnapshotError("name must not be an empty string")
+    return value
 
 
 def _array(state: dict[str, Any], blob: memoryview) -> np.ndarray:

@@ -57,6 +57,7 @@ def collect(manager: ModelManager) -> list[SequenceRecord]:
                         idle_seconds=max(0.0, now - sequence.last_used),
                         idle_marked=sequence.idle,
                         states=dict(state),
+                        name=sequence.name,
                     )
                 )
     return records
@@ -116,6 +117,7 @@ def _restore_group(servable: Servable, group: list[SequenceRecord]) -> int:
             continue
         sequence = Sequence(
             record.sequence_id,
+            name=record.name,
             state=record.states,
             idle=record.idle_marked,
             steps=record.steps,

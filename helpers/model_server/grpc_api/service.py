@@ -11,6 +11,7 @@ import grpc
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.dataplane.metadata import metadata_response, status_response
 from helpers.model_server.dataplane.predict import run_predict
+from helpers.model_server.grpc_api.kserve_service import kserve_handler
 from helpers.model_server.grpc_api.tensors import PROTO_INPUTS, fill_proto, fill_sequence_id
 from helpers.model_server.protocol.protos import (
     get_model_metadata_pb2,
@@ -106,9 +107,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_grpc_server(
-    manager: ModelManager, addresses: list[str], port: int, threads: int
+    manager: ModelManager,
+    addresses: list[str],
+    port: int,
+    threads: int,
+    kserve_sequence_extension: bool = False,
 ) -> grpc.Server:
-    """Start a gRPC server on every address; raises OSError if a bind fails."""
+    """Start a gRPC server (TFS and KServe v2) on every address; raises OSError if a bind fails."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=[
@@ -121,6 +126,7 @@ def start_grpc_server(
         PredictionService(manager), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+    server.add_generic_rpc_handlers((kserve_handler(manager, kserve_sequence_extension),))
     for address in addresses:
         host = f"[{address}]" if ":" in address else address
         if server.add_insecure_port(f"{host}:{port}") == 0:

@@ -61,3 +61,28 @@ def precision_of_tf_dtype(tf_dtype: int) -> str:
     if known is not None:
         return known.precision
     return _OTHER_TF_NAMES.get(tf_dtype, "UNDEFINED")
+
+
+# KServe v2 datatype names of OVMS's precisions (kfs_utils.cpp, ovmsPrecisionToKFSPrecision).
+KSERVE_DATATYPES: dict[str, str] = {
+    "FP64": "FP64",
+    "FP32": "FP32",
+    "FP16": "FP16",
+    "I64": "INT64",
+    "I32": "INT32",
+    "I16": "INT16",
+    "I8": "INT8",
+    "U64": "UINT64",
+    "U32": "UINT32",
+    "U16": "UINT16",
+    "U8": "UINT8",
+    "BOOL": "BOOL",
+}
+BY_KSERVE_DATATYPE: dict[str, ElementType] = {
+    KSERVE_DATATYPES[t.precision]: t for t in _TABLE if t.precision in KSERVE_DATATYPES
+}
+
+
+def kserve_datatype(element: ElementType) -> str:
+    """The KServe datatype name of an element type ("INVALID" when KServe has none, as OVMS)."""
+    return KSERVE_DATATYPES.get(element.precision, "INVALID")

@@ -87,6 +87,42 @@ class Code(Enum):
     REST_UNSUPPORTED_METHOD = ("Unsupported method", G.INVALID_ARGUMENT, 405)
     REST_PAYLOAD_TOO_LARGE = ("Request payload too large", G.RESOURCE_EXHAUSTED, 413)
     NOT_IMPLEMENTED = ("Functionality not implemented", G.UNKNOWN, 500)
+    # KServe v2 (OVMS's src/status.cpp messages; gRPC codes from grpc_utils.cpp, HTTP codes from
+    # http_server.cpp: an unmapped status is gRPC UNKNOWN "Unknown error" and HTTP 500).
+    MODEL_VERSION_INVALID_FORMAT = (
+        "invalid model version format in request",
+        G.INVALID_ARGUMENT,
+        500,
+    )
+    MEDIAPIPE_DEFINITION_NAME_MISSING = (
+        "Mediapipe graph definition with requested name is not found",
+        G.NOT_FOUND,
+        404,
+    )
+    INVALID_MESSAGE_STRUCTURE = (
+        "Passing buffers both in ModelInferRequest::InferInputTensor::contents and in "
+        "ModelInferRequest::raw_input_contents is not allowed",
+        G.INVALID_ARGUMENT,
+        400,
+    )
+    INVALID_VALUE_COUNT = (
+        "Invalid number of values in tensor proto container",
+        G.INVALID_ARGUMENT,
+        400,
+    )
+    # Ours: OVMS indexes raw_input_contents by input position without checking the count.
+    RAW_INPUT_CONTENTS_COUNT = (
+        "Number of raw_input_contents buffers does not match the number of inputs",
+        G.INVALID_ARGUMENT,
+        400,
+    )
+    # Ours: the KServe sequence extension (--kserve_sequence_extension).
+    SEQUENCE_ID_PARAMETER_MISSING = (
+        "Sequence ID has not been provided in request parameters",
+        G.INVALID_ARGUMENT,
+        400,
+    )
+    INVALID_SEQUENCE_PARAMETER = ("Invalid sequence parameter", G.INVALID_ARGUMENT, 400)
     INTERNAL_ERROR = ("Internal server error", G.INTERNAL, 500)
     OV_INTERNAL_INFERENCE_ERROR = ("Internal inference error", G.INTERNAL, 500)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.sequences import Sequence, SequenceManager
-from helpers.model_server.rest_api.http import JsonError
+from helpers.model_server.rest_api.routing import JsonError
 from helpers.serving.protocol import UINT64_MAX, VersionState
 
 ADMIN_PREFIX = "/admin/"

@@ -1,307 +1,139 @@
-"""HTTP/1.1 for a JSON API on the standard library: strict framing, JSON errors, keep-alive,
-a cap on open connections, and a stop that drains the requests in flight.
+"""HTTP/1.1 on tornado for the REST front end: one IOLoop thread per address, routes on a pool.
+
+Each address gets a tornado `HTTPServer` on its own asyncio loop in a background thread. Tornado
+parses and frames every request (chunked bodies included); `rest_api.exchange` turns each one into
+a `routing.Request`, runs the `routing.Route` on this server's thread pool and writes its `Reply`.
+Limits: body size, open connections, stalled clients, and a stop that drains requests in flight.
 
 Part of the model server taught in notebook 05 and used in notebook 06.
 """
 
+import asyncio
 import contextlib
-import io
-import json
+import ipaddress
 import logging
-import re
 import socket
-import sys
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
-from helpers.model_server.protocol.status import Code, ServingError
+from tornado import netutil
+
+from helpers.model_server.rest_api.exchange import CappedHTTPServer, ServerState, capped_http_server
+from helpers.model_server.rest_api.routing import Route
 
 log = logging.getLogger("model_server.rest")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-# A client that sends nothing for this long (mid-request or on an idle kept-alive connection) is
-# dropped, so a stalled client cannot hold a thread forever.
+# A client is dropped when a request's head (idle time on a kept-alive connection included) or its
+# body takes longer than this to arrive, so a stalled client cannot hold a place forever.
 REQUEST_TIMEOUT_SECONDS = 60.0
-# On shutdown, requests in flight get this long to finish before the listening socket closes.
+# On shutdown, requests in flight get this long to finish before the connections close.
 DRAIN_SECONDS = 5.0
-# Each open connection holds a thread, idle kept-alive ones included, for up to the timeout above.
+# Each open connection costs buffers and one place in the queue for the route threads below.
 MAX_CONNECTIONS = 256
-_TOO_MANY = json.dumps({"error": "Too many open connections; try again later"}).encode()
-TOO_MANY_CONNECTIONS = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(_TOO_MANY)}\r\nConnection: close\r\n\r\n".encode()
-    + _TOO_MANY
-)
-TRANSFER_ENCODING_UNSUPPORTED = (
-    "Transfer-Encoding is not supported; send the body with a Content-Length header"
-)
-INVALID_CONTENT_LENGTH = "Content-Length must be one non-negative integer"
-BODY_TRUNCATED = "Request body is shorter than its Content-Length"
-MALFORMED_HEADERS = "Malformed request headers"
-HTTP_09_UNSUPPORTED = "HTTP/0.9 requests are not supported"
-_DIGITS = re.compile(r"[0-9]+")
-_MAX_LENGTH_DIGITS = 18  # longer numbers exceed MAX_BODY_BYTES (and int() refuses huge ones)
+# Routes run on this many threads per address (as many as gRPC's GRPC_THREADS); a connection has
+# one request at a time, so at most MAX_CONNECTIONS wait, and the IOLoop never blocks on a route.
+ROUTE_THREADS = 64
+LISTEN_BACKLOG = 128  # tornado's default
+_STOP_SECONDS = 5.0  # for the loop thread to finish once the drain is over
 
 
-class HttpError(Exception):
-    """A request refused at the HTTP level (before OVMS's checks); the connection is closed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class JsonError(Exception):
-    """A request answered with this HTTP status and `{"error": message}`; the connection stays."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+def _is_ipv4(address: str) -> bool:
+    """True for an IPv4 address literal."""
+    try:
+        return ipaddress.ip_address(address).version == 4
+    except ValueError:
+        return False
 
 
-class ClientGone(Exception):
-    """The client reset, closed or stalled while sending its body: no reply is possible."""
+def _is_ipv6_any(address: str) -> bool:
+    """True for the IPv6 unspecified address (`::`)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return parsed.version == 6 and parsed.is_unspecified
 
 
-class JsonHandler(BaseHTTPRequestHandler):
-    """GET and POST answered with JSON by `route`; every error is `{"error": "..."}`."""
+def _bind(port: int, address: str, dual_stack: bool) -> list[socket.socket]:
+    """The listening sockets of `address`; `::` also takes IPv4 when `dual_stack`.
 
-    protocol_version = "HTTP/1.1"
-    server_version = "helpers.model_server"
-    timeout = REQUEST_TIMEOUT_SECONDS
-    server: "DrainingServer"
-    rfile: io.BufferedReader  # makefile("rb") with the default buffering (rbufsize -1)
-
-    def route(self, method: str) -> dict[str, Any]:
-        """The JSON answer to one request (subclasses read the body with `read_body`)."""
-        raise NotImplementedError
-
-    def handle(self) -> None:
-        """Serve the connection's requests, each counted in flight for the shutdown drain."""
-        self.close_connection = True
-        try:
-            self.handle_one_request()  # counted from accept (see _Server.process_request)
-        finally:
-            self.server.request_finished()
-        while not self.close_connection and self._next_request_arrived():
-            self.server.request_started()
-            try:
-                self.handle_one_request()
-            finally:
-                self.server.request_finished()
-
-    def _next_request_arrived(self) -> bool:
-        """Wait (up to the socket timeout) for the next request on a kept-alive connection."""
-        if self.server.draining:
-            return False
-        try:
-            return bool(self.rfile.peek(1))
-        except OSError:  # timeouts and resets included
-            return False
-
-    def parse_request(self) -> bool:
-        """http.server's parsing, refusing HTTP/0.9 and header blocks it could only half read."""
-        if not super().parse_request():
-            return False
-        if self.request_version == "HTTP/0.9":
-            self.send_error(HTTPStatus.BAD_REQUEST, HTTP_09_UNSUPPORTED)
-            return False
-        if self.headers.defects or self.headers.get_payload():
-            self.send_error(HTTPStatus.BAD_REQUEST, MALFORMED_HEADERS)
-            return False
-        return True
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own errors (request line, headers, method) as JSON; then close."""
-        if self.request_version in ("", "HTTP/0.9"):
-            self.request_version = "HTTP/1.0"  # so that a status line and headers are sent
-        self.close_connection = True
-        try:
-            text = message or HTTPStatus(code).phrase
-        except ValueError:
-            text = f"HTTP error {code}"
-        self.log_error("code %d, message %s", code, text)
-        self._send_json(code, {"error": text})
-
-    def do_GET(self) -> None:
-        """A GET request."""
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        """A POST request."""
-        self._handle("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Access log at DEBUG level only."""
-        log.debug("%s - %s", self.address_string(), format % args)
-
-    def _handle(self, method: str) -> None:
-        """Answer one request, or drop the connection if the client is gone."""
-        try:
-            status, body = self._respond(method)
-        except ClientGone as error:
-            log.debug("REST client %s went away mid-request: %s", self.address_string(), error)
-            self.close_connection = True
-            return
-        self._send_json(status, body)
-
-    def _respond(self, method: str) -> tuple[int, dict[str, Any]]:
-        """The HTTP status and JSON body: ServingError gives its HTTP code and message."""
-        try:
-            return 200, self.route(method)
-        except ServingError as error:
-            return error.code.http_code, {"error": str(error)}
-        except HttpError as error:
-            self.close_connection = True
-            return error.status, {"error": error.message}
-        except JsonError as error:
-            return error.status, {"error": error.message}
-        except ClientGone:
-            raise
-        except Exception:
-            log.exception("Unexpected error in REST request")
-            return 500, {"error": Code.INTERNAL_ERROR.message}
-
-    def read_body(self) -> bytes:
-        """The body as Content-Length announces it; chunked, bad lengths and short reads refused."""
-        if self.headers.get("Transfer-Encoding") is not None:
-            raise HttpError(HTTPStatus.NOT_IMPLEMENTED, TRANSFER_ENCODING_UNSUPPORTED)
-        lengths = self.headers.get_all("Content-Length") or []
-        if not lengths:
-            return b""
-        text = lengths[0].strip(" \t")
-        if len(lengths) > 1 or not _DIGITS.fullmatch(text):
-            raise HttpError(HTTPStatus.BAD_REQUEST, INVALID_CONTENT_LENGTH)
-        if len(text) > _MAX_LENGTH_DIGITS or int(text) > MAX_BODY_BYTES:
-            self.close_connection = True  # the body is never read
-            raise ServingError(Code.REST_PAYLOAD_TOO_LARGE)
-        length = int(text)
-        try:
-            raw = self.rfile.read(length) if length else b""
-        except (ConnectionError, TimeoutError) as error:
-            raise ClientGone(str(error)) from error
-        if len(raw) < length:
-            # The client closed early: never run a request on a cut-off body.
-            raise HttpError(HTTPStatus.BAD_REQUEST, BODY_TRUNCATED)
-        return raw
-
-    def _send_json(self, code: int, body: dict[str, Any]) -> None:
-        """Send a JSON response with a Content-Length; a client that has gone is dropped quietly."""
-        data = json.dumps(body).encode()
-        if self.server.draining:
-            self.close_connection = True
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(data)
-        except (ConnectionError, TimeoutError) as error:
-            log.debug("REST client %s went away before the reply: %s", self.address_string(), error)
-            self.close_connection = True
+    tornado sets IPV6_V6ONLY on every IPv6 socket, so its `::` would refuse the IPv4 clients
+    that the stdlib server and gRPC's `[::]` accept; that socket is made here instead.
+    """
+    if not (dual_stack and _is_ipv6_any(address) and socket.has_dualstack_ipv6()):
+        return netutil.bind_sockets(port, address, backlog=LISTEN_BACKLOG)
+    sock = socket.create_server(
+        (address, port), family=socket.AF_INET6, backlog=LISTEN_BACKLOG, dualstack_ipv6=True
+    )
+    sock.setblocking(False)
+    return [sock]
 
 
-class DrainingServer(ThreadingHTTPServer):
-    """Threading HTTP server that counts requests in flight so that a stop can drain them."""
-
-    daemon_threads = True  # idle kept-alive connections never block the process exit
-    block_on_close = False  # the drain waits for requests in flight, not for idle connections
+class RestServer:
+    """One listening address: a tornado HTTPServer on its own IOLoop thread, routes on a pool."""
 
     def __init__(
         self,
-        address: tuple[str, int],
-        handler: type[JsonHandler],
-        max_connections: int = MAX_CONNECTIONS,
+        route: Route,
+        address: str,
+        port: int,
+        timeout: float,
+        max_connections: int,
+        dual_stack: bool = True,
     ) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
-        self.draining = False
-        self.max_connections = max_connections
-        self._connections = 0
-        self._in_flight = 0
-        self._changed = threading.Condition()
+        sockets = _bind(port, address, dual_stack)  # raises OSError here, in the caller
+        self._pool = ThreadPoolExecutor(ROUTE_THREADS, thread_name_prefix=f"rest-route-{address}")
+        self._state = ServerState(route, self._pool, timeout, max_connections, MAX_BODY_BYTES)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"rest-{address}")
+        self._thread.daemon = True  # a stop that could not drain never blocks the process exit
+        self._thread.start()
+        listening = self._listen(sockets)
+        self._server = asyncio.run_coroutine_threadsafe(listening, self._loop).result()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Refuse a connection over the cap; else count its first request in flight at once."""
-        with self._changed:
-            full = self._connections >= self.max_connections
-            if not full:
-                self._connections += 1
-        if full:
-            self._refuse(request, client_address)
-            return
-        self.request_started()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.request_finished()
-            self._connection_closed()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """Serve one connection on its own thread, then free its place under the cap."""
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._connection_closed()
-
-    def _connection_closed(self) -> None:
-        """One connection fewer."""
-        with self._changed:
-            self._connections -= 1
-
-    def _refuse(self, request: socket.socket, client_address: Any) -> None:
-        """Answer 503 without reading the request (each connection costs a thread), and close."""
-        log.warning("REST: %d connections open; refusing %s", self._connections, client_address)
-        with contextlib.suppress(OSError):
-            request.sendall(TOO_MANY_CONNECTIONS)
-        self.shutdown_request(request)
-
-    def request_started(self) -> None:
-        """One more request in flight."""
-        with self._changed:
-            self._in_flight += 1
-
-    def request_finished(self) -> None:
-        """One request fewer in flight."""
-        with self._changed:
-            self._in_flight -= 1
-            self._changed.notify_all()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that resets or stalls is logged at DEBUG; anything else with its traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.debug("REST connection from %s ended: %s", client_address, error)
-        else:
-            log.exception("Unexpected error on REST connection from %s", client_address)
+    async def _listen(self, sockets: list[socket.socket]) -> CappedHTTPServer:
+        """Create the HTTPServer on the loop (tornado serves on the IOLoop current there)."""
+        server = capped_http_server(self._state)
+        server.add_sockets(sockets)
+        return server
 
     def stop_and_drain(self, timeout: float = DRAIN_SECONDS) -> None:
-        """Stop accepting, wait up to `timeout` s for requests in flight, then close the socket."""
-        self.draining = True
-        self.shutdown()
-        with self._changed:
-            drained = self._changed.wait_for(lambda: self._in_flight <= 0, timeout)
-            left = self._in_flight
-        if not drained:
-            log.warning("REST: %d request(s) still in flight after %.0f s; closing", left, timeout)
-        self.server_close()
+        """Stop accepting, wait up to `timeout` s for requests in flight, then close everything."""
+        left = asyncio.run_coroutine_threadsafe(self._drain(timeout), self._loop).result()
+        if left:
+            log.warning("REST: %d request(s) still in flight after %.1f s; closing", left, timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(_STOP_SECONDS)
+        if not left and not self._thread.is_alive():
+            self._loop.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _drain(self, timeout: float) -> int:
+        """Close the listening sockets, wait for the requests in flight, close the connections."""
+        self._server.stop()
+        left = await self._state.drain(timeout)
+        if left:
+            self._state.close_streams()  # their routes finish on the pool; nobody hears the answer
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.close_all_connections(), _STOP_SECONDS)
+        return left
 
 
 def start_http_servers(
-    handler: type[JsonHandler], addresses: list[str], port: int, max_connections: int
-) -> list[DrainingServer]:
-    """Serve `handler` on every address, each in a background thread."""
-    servers = []
-    for address in addresses:
-        server = DrainingServer((address, port), handler, max_connections)
-        threading.Thread(target=server.serve_forever, name=f"rest-{address}", daemon=True).start()
-        servers.append(server)
+    route: Route, addresses: list[str], port: int, timeout: float, max_connections: int
+) -> list[RestServer]:
+    """Serve `route` on every address (IPv4 or IPv6), each on its own IOLoop thread."""
+    # A dual-stack `::` would collide with an IPv4 address of the same port: keep it IPv6-only then.
+    dual_stack = not any(_is_ipv4(address) for address in addresses)
+    servers: list[RestServer] = []
+    try:
+        for address in addresses:
+            server = RestServer(route, address, port, timeout, max_connections, dual_stack)
+            servers.append(server)
+    except BaseException:  # an address that cannot be bound: stop the others, then report it
+        for server in servers:
+            server.stop_and_drain(timeout=0)
+        raise
     return servers

@@ -1,10 +1,10 @@
-"""The TFS REST API (`/v1/models/...`): routes, predict and status, over `rest_api.http`.
+"""The TFS REST API (`/v1/models/...`): predict, metadata and status, routed with the admin routes.
 
 Part of the model server taught in notebook 05 and used in notebook 06.
 """
 
 import re
-from http import HTTPStatus
+from functools import partial
 from typing import Any
 
 from google.protobuf import json_format
@@ -19,11 +19,15 @@ from helpers.model_server.rest_api.bodies import JSON_INPUTS, predict_response
 from helpers.model_server.rest_api.http import (
     MAX_CONNECTIONS,
     REQUEST_TIMEOUT_SECONDS,
-    DrainingServer,
-    JsonHandler,
+    RestServer,
     start_http_servers,
 )
+from helpers.model_server.rest_api.kserve import PREFIX as KSERVE_PREFIX
+from helpers.model_server.rest_api.kserve import kserve_route
+from helpers.model_server.rest_api.routing import Request, Route, json_route, route_by_prefix
 
+TFS_METHODS = ("GET", "POST")
+ADMIN_METHODS = ("GET", "POST", "DELETE")  # others are http.server's 501, as they always were
 _URL = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,19}))?(?P<action>/metadata|:predict)?$"
 )
@@ -62,41 +66,44 @@ def _in_field_order(descriptor: Descriptor, as_dict: dict[str, Any]) -> dict[str
     return ordered
 
 
-class RestHandler(JsonHandler):
-    """Routes `/v1/models/...` requests to predict, metadata and status."""
-
-    manager: ModelManager
-    introspection: bool = False  # ours: the /admin/ routes (rest_api/admin.py)
-
-    def do_DELETE(self) -> None:
-        """DELETE exists only on the admin routes; elsewhere it is http.server's 501."""
-        if self.path.startswith(ADMIN_PREFIX):
-            self._handle("DELETE")
-        else:
-            self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
-
-    def route(self, method: str) -> dict[str, Any]:
-        """Read the body, match the URL and run the matching call."""
-        raw = self.read_body()
-        path = self.path.split("?", 1)[0]
-        if path.startswith(ADMIN_PREFIX):
-            host = str(self.client_address[0])
-            return admin_route(self.manager, method, path, self.introspection, host)
-        match = _URL.match(path)
-        if match is None:
-            raise ServingError(Code.REST_INVALID_URL)
-        name, action = match["name"], match["action"]
-        version = int(match["version"] or 0)
-        if action == ":predict":
-            if method != "POST":
-                raise ServingError(Code.REST_UNSUPPORTED_METHOD)
-            return rest_predict(self.manager, name, version, raw)
-        if method != "GET":
+def tfs_answer(manager: ModelManager, request: Request) -> dict[str, Any]:
+    """Match a `/v1/models/...` URL and run the matching call (GET and POST)."""
+    match = _URL.match(request.path)
+    if match is None:
+        raise ServingError(Code.REST_INVALID_URL)
+    name, action = match["name"], match["action"]
+    version = int(match["version"] or 0)
+    if action == ":predict":
+        if request.method != "POST":
             raise ServingError(Code.REST_UNSUPPORTED_METHOD)
-        if action == "/metadata":
-            response = metadata_response(self.manager.resolve(name, version))
-            return json_format.MessageToDict(response)
-        return rest_status(self.manager, name, version)
+        return rest_predict(manager, name, version, request.body)
+    if request.method != "GET":
+        raise ServingError(Code.REST_UNSUPPORTED_METHOD)
+    if action == "/metadata":
+        response = metadata_response(manager.resolve(name, version))
+        return json_format.MessageToDict(response)
+    return rest_status(manager, name, version)
+
+
+def rest_routes(
+    manager: ModelManager, introspection: bool = False, kserve_sequence_extension: bool = False
+) -> dict[str, Route]:
+    """Path prefix -> route on the REST port (see `routing.route_by_prefix`).
+
+    The TFS API answers every path no other prefix claims, as OVMS does: `Invalid request URL`.
+    Another API plugs in with its own prefix and `Route`, e.g. `"/v2/": kserve_route(manager)`;
+    a route sees every method and writes its own body, content type and headers.
+    """
+
+    def admin(request: Request) -> dict[str, Any]:
+        host = request.client_host
+        return admin_route(manager, request.method, request.path, introspection, host)
+
+    return {
+        "": json_route(partial(tfs_answer, manager), TFS_METHODS),
+        ADMIN_PREFIX: json_route(admin, ADMIN_METHODS),
+        KSERVE_PREFIX: kserve_route(manager, kserve_sequence_extension),
+    }
 
 
 def start_rest_server(
@@ -106,8 +113,8 @@ def start_rest_server(
     timeout: float = REQUEST_TIMEOUT_SECONDS,
     max_connections: int = MAX_CONNECTIONS,
     introspection: bool = False,
-) -> list[DrainingServer]:
-    """Serve the REST API on every address, each in a background thread."""
-    attributes = {"manager": manager, "timeout": timeout, "introspection": introspection}
-    handler = type("BoundRestHandler", (RestHandler,), attributes)
-    return start_http_servers(handler, addresses, port, max_connections)
+    kserve_sequence_extension: bool = False,
+) -> list[RestServer]:
+    """Serve the REST API on every address, each on its own IOLoop thread."""
+    route = route_by_prefix(rest_routes(manager, introspection, kserve_sequence_extension))
+    return start_http_servers(route, addresses, port, timeout, max_connections)

@@ -26,24 +26,38 @@ class Response:
 def exchange(
     port: int,
     data: bytes,
-    half_close: bool = True,
+    half_close: bool = False,
     timeout: float = 20.0,
     host: str = LOOPBACK,
+    linger: float | None = 1.0,
 ) -> tuple[bytes, bool]:
-    """Send `data`, optionally half-close, read until the server closes: (bytes, closed)."""
+    """Send `data`, optionally half-close, read until the server closes: (bytes, closed).
+
+    tornado takes a half-close as the client leaving (a reply still being made is then lost), so
+    `half_close` is for input that ends mid-request. A connection the server keeps open after a
+    whole response is read for `linger` more seconds at most (None: until `timeout`).
+    """
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(data)
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        return read_until_closed(sock)
+        return read_until_closed(sock, linger)
 
 
-def read_until_closed(sock: socket.socket) -> tuple[bytes, bool]:
-    """Everything the server sends; `closed` is False when the socket timed out instead."""
-    chunks = []
+def read_until_closed(sock: socket.socket, linger: float | None = None) -> tuple[bytes, bool]:
+    """Everything the server sends; `closed` is False when the socket timed out instead.
+
+    With `linger`, once what was read ends with a whole response that keeps the connection open,
+    a quiet `linger` seconds also ends the read.
+    """
+    timeout = sock.gettimeout()
+    chunks: list[bytes] = []
     try:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
+            if linger is not None:
+                kept_open = _ends_with_a_kept_alive_response(b"".join(chunks))
+                sock.settimeout(linger if kept_open else timeout)
     except TimeoutError:
         return b"".join(chunks), False
     except ConnectionResetError:
@@ -51,8 +65,23 @@ def read_until_closed(sock: socket.socket) -> tuple[bytes, bool]:
     return b"".join(chunks), True
 
 
+def _ends_with_a_kept_alive_response(data: bytes) -> bool:
+    """True when `data` is whole responses with Content-Lengths, the last without a close."""
+    keep_alive = False
+    while data:
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").lower().split("\r\n")
+        lengths = [line.split(":", 1)[1] for line in lines if line.startswith("content-length:")]
+        if not separator or len(lengths) != 1 or len(rest) < int(lengths[0]):
+            return False
+        keep_alive = "connection: close" not in lines
+        data = rest[int(lengths[0]) :]
+    return keep_alive
+
+
 def parse_responses(data: bytes) -> list[Response]:
-    """Split a byte stream into HTTP/1.x responses (each must carry a Content-Length)."""
+    """Split a byte stream into HTTP/1.x responses; one without a Content-Length ends the stream
+    (tornado's own `400 Bad Request` has no headers at all)."""
     responses = []
     while data:
         head, separator, rest = data.partition(b"\r\n\r\n")
@@ -63,7 +92,7 @@ def parse_responses(data: bytes) -> list[Response]:
         for line in lines:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers["content-length"])
+        length = int(headers.get("content-length", len(rest)))
         responses.append(Response(int(status_line.split()[1]), headers, rest[:length]))
         data = rest[length:]
     return responses
