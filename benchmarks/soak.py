@@ -3,7 +3,7 @@
 1. Load: 500 concurrent sequences x 200 steps from 32 threads on the summator and on a stateful
    LSTM cell, each served without and with sequence batching; every output checked; server
    memory before, at peak and after.
-2. Bad input: the hypothesis fuzz tests with many more examples (FUZZ_EXAMPLES).
+2. Bad input: the hypothesis fuzz tests of both APIs (TFS, KServe) with many more examples.
 3. Faults, security and races: their test files, run once more in this process tree.
 """
 
@@ -91,24 +91,35 @@ def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
     return lines, held
 
 
+FUZZ_TESTS = {
+    "TFS": "tests/server/test_server_fuzz.py",
+    "KServe": "tests/server/test_server_kserve_fuzz.py",
+}
+
+
 def fuzz_section(examples: int) -> tuple[list[str], bool]:
-    """Run the fuzz tests with `examples` examples per property and sum up their report."""
-    report = OUT / "fuzz.jsonl"
-    report.unlink(missing_ok=True)
-    env = dict(os.environ, FUZZ_EXAMPLES=str(examples), FUZZ_REPORT=str(report))
-    began = time.perf_counter()
-    passed = pytest_run(["tests/server/test_server_fuzz.py"], env)
-    seconds = time.perf_counter() - began
-    rows = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
+    """Run each API's fuzz tests with `examples` examples per property and sum up their reports."""
     lines = ["## Bad input (hypothesis)", ""]
-    total, errors = 0, Counter[str]()
-    for row in rows:
-        total += row["cases"]
-        errors.update(row["errors"])
-        lines.append(f"* {row['property']}: {row['cases']:,} cases, {row['ok']:,} accepted")
+    total, errors, all_passed = 0, Counter[str](), True
+    began = time.perf_counter()
+    for api, test_file in FUZZ_TESTS.items():
+        report = OUT / f"fuzz-{api.lower()}.jsonl"
+        report.unlink(missing_ok=True)
+        env = dict(os.environ, FUZZ_EXAMPLES=str(examples), FUZZ_REPORT=str(report))
+        passed = pytest_run([test_file], env)
+        text = report.read_text() if report.exists() else ""
+        rows = [json.loads(line) for line in text.splitlines()]
+        for row in rows:
+            total += row["cases"]
+            errors.update(row["errors"])
+            lines.append(
+                f"* {api} {row['property']}: {row['cases']:,} cases, {row['ok']:,} accepted"
+            )
+        lines.append(f"* {api} tests passed: {passed}")
+        all_passed = all_passed and passed and bool(rows)
+    seconds = time.perf_counter() - began
     lines.append(f"* In all: {total:,} cases in {seconds:.0f} s; errors by code: {dict(errors)}")
-    lines.append(f"* Tests passed: {passed}")
-    return [*lines, ""], passed and total > 0
+    return [*lines, ""], all_passed
 
 
 def pytest_run(files: list[str], env: dict[str, str] | None = None) -> bool:
