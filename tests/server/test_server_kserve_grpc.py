@@ -19,6 +19,7 @@ from tritonclient.utils import InferenceServerException
 
 from helpers.models.summator import build_summator
 from helpers.serving import launcher
+from tests.server.support.kserve_fuzz import set_parameter
 from tests.server.support.models import build_dummy
 from tests.server.support.servers import serve_repository
 
@@ -465,15 +466,7 @@ def with_parameters(**parameters: object) -> service_pb2.ModelInferRequest:
     request.inputs.add(name="x", datatype="FP32", shape=[1, 1])
     request.raw_input_contents.append(np.array([[1.0]], np.float32).tobytes())
     for key, value in parameters.items():
-        parameter = request.parameters[key]
-        if isinstance(value, bool):
-            parameter.bool_param = value
-        elif isinstance(value, str):
-            parameter.string_param = value
-        elif isinstance(value, float):
-            parameter.double_param = value
-        elif isinstance(value, int):
-            parameter.int64_param = value
+        set_parameter(request.parameters[key], value)
     return request
 
 

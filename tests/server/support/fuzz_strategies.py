@@ -289,7 +289,11 @@ def raw_request_bytes(draw: st.DrawFn) -> bytes:
     """Random bytes, or a (mutated) valid request's serialization cut short or corrupted."""
     if draw(st.booleans()):
         return draw(st.binary(max_size=200))
-    data = draw(valid_requests() | mutated_requests()).SerializeToString()
+    return corrupted(draw, draw(valid_requests() | mutated_requests()).SerializeToString())
+
+
+def corrupted(draw: st.DrawFn, data: bytes) -> bytes:
+    """`data` cut short, with one byte replaced, or with bytes appended."""
     how = draw(st.sampled_from(["cut", "flip", "append"]))
     if how == "cut":
         return data[: draw(st.integers(0, max(len(data) - 1, 0)))]

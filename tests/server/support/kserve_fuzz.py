@@ -383,13 +383,7 @@ def grpc_raw_bytes(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         return draw(st.binary(max_size=200))
     data = draw(grpc_valid_requests() | grpc_mutated_requests()).SerializeToString()
-    how = draw(st.sampled_from(["cut", "flip", "append"]))
-    if how == "cut":
-        return data[: draw(st.integers(0, max(len(data) - 1, 0)))]
-    if how == "flip" and data:
-        index = draw(st.integers(0, len(data) - 1))
-        return data[:index] + bytes([draw(st.integers(0, 255))]) + data[index + 1 :]
-    return data + draw(st.binary(min_size=1, max_size=16))
+    return fuzz.corrupted(draw, data)
 
 
 # --- REST bodies ---------------------------------------------------------------------------
