@@ -1,6 +1,11 @@
 """Re-execute notebooks in place in this environment: the one way committed outputs are produced.
 
 Run by `make notebooks` as `python -m tools.execute_notebooks notebooks/*.ipynb`.
+
+Test behaviour lives in cell metadata tags, never in the code a learner reads: `raises-exception`
+marks a cell whose error is the lesson (nbclient runs on past it, nbval expects it, and this tool
+refuses the notebook if the cell did not raise); `nbval-ignore-output` and `nbval-skip` are for
+nbval only. Tags and other metadata are kept as they are.
 """
 
 import argparse
@@ -11,6 +16,22 @@ from nbclient import NotebookClient
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 CELL_TIMEOUT_SECONDS = 300
+RAISES_TAG = "raises-exception"
+
+
+class ExpectedErrorMissing(RuntimeError):
+    """A cell tagged `raises-exception` ran without an error."""
+
+
+def cells_that_should_have_raised(notebook: nbformat.NotebookNode) -> list[int]:
+    """Indexes of the code cells tagged `raises-exception` that have no error output."""
+    return [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        and RAISES_TAG in cell.metadata.get("tags", [])
+        and not any(output.output_type == "error" for output in cell.outputs)
+    ]
 
 
 def execute_in_place(path: Path) -> None:
@@ -27,6 +48,10 @@ def execute_in_place(path: Path) -> None:
         record_timing=False,
     )
     client.execute()
+    if missing := cells_that_should_have_raised(notebook):
+        raise ExpectedErrorMissing(
+            f"{path}: cells {missing} are tagged {RAISES_TAG} but did not raise"
+        )
     # ipykernel sends stdout from its IO thread on a 0.2 s timer, not line by line, and print()
     # makes one write() per argument, separator and newline; on a loaded machine the timer can fire
     # between two of them, and nbclient stores each message as its own output (a line split in
