@@ -8,7 +8,7 @@ from openvino._offline_transformations import stateful_to_stateless_transformati
 from helpers.llm.decoder import cache_names, empty_cache, keras_greedy, keras_logits
 from helpers.llm.recipe import build_tiny_lm
 from helpers.llm.vocabulary import EOS_TOKEN_ID, VOCABULARY, build_tokenizers, token_texts
-from tests.llm_loops import F32, stateful_greedy, stateless_greedy
+from tests.llm_loops import F32, stateful_greedy, stateless_greedy, step_inputs
 
 PROMPTS = [[49, 32, 51, 52, 53, 33], [7, 1, 40]]
 
@@ -47,8 +47,7 @@ def test_stateless_with_explicit_cache_equals_keras(lm, stateless_request, promp
 
 
 def test_ports_are_named_by_keras_output_names_not_list_order(lm, stateless_request):
-    ids = np.array([PROMPTS[0]])
-    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), **empty_cache(lm.config)}
+    inputs = {**step_inputs(np.array([PROMPTS[0]]), 0), **empty_cache(lm.config)}
     keras_outputs = [np.asarray(t) for t in lm.keras_model(inputs, training=False)]
     ov_outputs = stateless_request.infer(inputs)
     names = ["logits", *(present for _, present in cache_names(lm.config))]
@@ -60,6 +59,7 @@ def test_stateful_model_has_optimum_intel_interface(lm):
     assert [i.get_any_name() for i in lm.stateful.inputs] == [
         "input_ids",
         "attention_mask",
+        "position_ids",
         "beam_idx",
     ]
     assert [o.get_any_name() for o in lm.stateful.outputs] == ["logits"]
@@ -69,28 +69,24 @@ def test_stateful_model_has_optimum_intel_interface(lm):
     assert len(read_values) == 4
     for op in read_values:  # the initializer: Broadcast(0, [B, heads, 0, head_size])
         assert op.input_value(0).get_node().get_type_name() == "Broadcast"
+    types = [op.get_type_name() for op in lm.stateful.get_ops()]
+    assert types.count("ScaledDotProductAttention") == lm.config.layers
+    assert "Softmax" not in types
 
 
 def test_batch_rows_equal_single_prompts_and_beam_idx_equals_np_take(lm, stateless_request):
     request = ov.Core().compile_model(lm.stateful, "CPU", F32).create_infer_request()
     batch = np.array([PROMPTS[0], [3, 9, 27, 40, 41, 12]])
-    mask = np.ones((2, 6), np.int64)
-    request.infer(
-        {"input_ids": batch, "attention_mask": mask, "beam_idx": np.arange(2, dtype=np.int32)}
-    )
-    out = stateless_request.infer(
-        {"input_ids": batch, "attention_mask": mask, **empty_cache(lm.config, 2)}
-    )
+    request.infer({**step_inputs(batch, 0), "beam_idx": np.arange(2, dtype=np.int32)})
+    out = stateless_request.infer({**step_inputs(batch, 0), **empty_cache(lm.config, 2)})
     first = keras_logits(lm.keras_model, lm.config, batch[1:])[0, -1]
     np.testing.assert_allclose(out["logits"][1, -1], first, atol=1e-4)
-    new_ids, step_mask = np.array([[3], [4]]), np.ones((2, 7), np.int64)
-    swapped = request.infer(
-        {"input_ids": new_ids, "attention_mask": step_mask, "beam_idx": np.array([1, 0], np.int32)}
-    )["logits"]
+    step = step_inputs(np.array([[3], [4]]), 6)
+    swapped = request.infer({**step, "beam_idx": np.array([1, 0], np.int32)})["logits"]
     caches = {
         past: np.take(out[present], [1, 0], axis=0) for past, present in cache_names(lm.config)
     }
-    by_take = stateless_request.infer({"input_ids": new_ids, "attention_mask": step_mask, **caches})
+    by_take = stateless_request.infer({**step, **caches})
     np.testing.assert_allclose(swapped, by_take["logits"], atol=1e-5)
     states = {s.name: s.state.data for s in request.query_state()}
     for past, present in cache_names(lm.config):
@@ -105,14 +101,9 @@ def test_trimmed_state_continues_like_a_model_that_saw_only_the_kept_tokens(lm, 
         state.state = ov.Tensor(state.state.data[:, :, :keep].copy())
     token, seen, continued = 11, keep, []
     for _ in range(6):
+        inputs = {**step_inputs(np.array([[token]]), seen), "beam_idx": np.zeros(1, np.int32)}
+        logits = stateful_request.infer(inputs)["logits"]
         seen += 1
-        logits = stateful_request.infer(
-            {
-                "input_ids": np.array([[token]]),
-                "attention_mask": np.ones((1, seen), np.int64),
-                "beam_idx": np.zeros(1, np.int32),
-            }
-        )["logits"]
         token = int(np.argmax(logits[0, -1]))
         continued.append(token)
     kept_tokens = [*prompt, *drafted[:4], 11]
@@ -125,13 +116,41 @@ def test_stateful_to_stateless_round_trip_restores_the_cache_ports(lm, stateless
     assert not model.get_variables()
     names = {i.get_any_name() for i in model.inputs}
     assert names == {i.get_any_name() for i in lm.stateless.inputs}
-    ids = np.array([PROMPTS[0]])
-    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), **empty_cache(lm.config)}
+    inputs = {**step_inputs(np.array([PROMPTS[0]]), 0), **empty_cache(lm.config)}
     back = ov.Core().compile_model(model, "CPU", F32)(inputs)
     expected = stateless_request.infer(inputs)
     for port in lm.stateless.outputs:
         name = port.get_any_name()
         np.testing.assert_allclose(back[name], expected[name], atol=1e-5)
+
+
+def left_padded_greedy(request, prompts, new, positions_from_padding=True):
+    """Greedy rows for prompts of different lengths, left-padded with EOS in one batch."""
+    width = max(map(len, prompts))
+    ids = np.array([[EOS_TOKEN_ID] * (width - len(p)) + p for p in prompts])
+    mask = np.array([[0] * (width - len(p)) + [1] * len(p) for p in prompts], np.int64)
+    positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
+    if not positions_from_padding:
+        positions = np.broadcast_to(np.arange(width), ids.shape)
+    beam, rows = np.arange(len(prompts), dtype=np.int32), []
+    request.reset_state()
+    for _ in range(new):
+        inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+        rows.append(request.infer({**inputs, "beam_idx": beam})["logits"][:, -1].argmax(axis=1))
+        ids, positions = rows[-1][:, None], positions[:, -1:] + 1
+        mask = np.concatenate([mask, np.ones((len(prompts), 1), np.int64)], axis=1)
+    return np.array(rows).T.tolist()
+
+
+def test_position_ids_are_honoured_for_a_batch_of_prompts_of_different_lengths(
+    lm, stateful_request
+):
+    prompts = [PROMPTS[0], PROMPTS[1], [12, 40]]
+    expected = [keras_greedy(lm.keras_model, lm.config, p, 10) for p in prompts]
+    assert left_padded_greedy(stateful_request, prompts, 10) == expected
+    ignoring_padding = left_padded_greedy(stateful_request, prompts, 10, False)
+    assert ignoring_padding[0] == expected[0]  # the longest prompt has no padding
+    assert ignoring_padding[1] != expected[1] and ignoring_padding[2] != expected[2]
 
 
 def test_tokenizer_ir_matches_the_vocabulary_and_gives_an_attention_mask():

@@ -88,7 +88,10 @@ def test_llm_pipeline_loads_the_folder_and_gives_the_keras_tokens(written):
     config = DecoderConfig()
     prompt = [VOCABULARY.index(t) for t in ("hello", ",", " how", " are", " you", "?")]
     reference = keras_greedy(build_decoder(config, seed=0), config, prompt, 12)
-    pipe = openvino_genai.LLMPipeline(str(workdir / "model"), "CPU", INFERENCE_PRECISION_HINT="f32")
+    exact = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
+    pipe = openvino_genai.LLMPipeline(
+        str(workdir / "model"), "CPU", ATTENTION_BACKEND="SDPA", **exact
+    )
     settings = pipe.get_generation_config()
     settings.max_new_tokens, settings.do_sample, settings.apply_chat_template = 12, False, False
     ids = np.array([prompt], np.int64)

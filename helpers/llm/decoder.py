@@ -1,7 +1,8 @@
 """A tiny GPT-style decoder in Keras 3 with explicit past and present key/value tensors.
 
-Taught in notebook 07. Positions come from the cache length, so a model fed its own cache
-continues exactly where it stopped; the reference recomputes the whole prefix with an empty cache.
+Taught in notebook 07. Token positions are an input (`position_ids`), as in Optimum-Intel exports;
+the causal mask counts from the cache length. The reference recomputes the whole prefix with an
+empty cache.
 Importing this module imports TensorFlow (about 3 s); its native log lines are kept out of cells.
 """
 
@@ -57,7 +58,7 @@ def cache_names(config: DecoderConfig) -> list[tuple[str, str]]:
 
 @keras.saving.register_keras_serializable(package="tiny_lm")
 class PositionEmbedding(keras.layers.Layer):
-    """Learned position embeddings for positions past_length ... past_length + T - 1."""
+    """Learned position embeddings looked up by position_ids [B, T]."""
 
     def __init__(self, max_positions: int, width: int, stddev: float, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -67,11 +68,9 @@ class PositionEmbedding(keras.layers.Layer):
             name="table",
         )
 
-    def call(self, input_ids: object, past_key: object) -> object:
-        """Embeddings [1, T, width] for the T new tokens, after a cache of past_key's length."""
-        start = ops.shape(past_key)[2]
-        positions = ops.arange(ops.shape(input_ids)[1]) + start
-        return ops.expand_dims(ops.take(self.table, positions, axis=0), 0)
+    def call(self, position_ids: object) -> object:
+        """Embeddings [B, T, width] of the given positions."""
+        return ops.take(self.table, position_ids, axis=0)
 
 
 @keras.saving.register_keras_serializable(package="tiny_lm")
@@ -130,10 +129,11 @@ class CachedDecoderBlock(keras.layers.Layer):
 
 
 def build_decoder(config: DecoderConfig = DecoderConfig(), seed: int = 0) -> keras.Model:
-    """The decoder: (input_ids, attention_mask, past K/V...) -> (logits, present K/V...)."""
+    """The decoder: (input_ids, attention_mask, position_ids, past K/V) -> (logits, present K/V)."""
     keras.utils.set_random_seed(seed)
     input_ids = keras.Input((None,), dtype="int64", name="input_ids")
     attention_mask = keras.Input((None,), dtype="int64", name="attention_mask")
+    position_ids = keras.Input((None,), dtype="int64", name="position_ids")
     cache_shape = (config.heads, None, config.head_size)
     pasts = {past: keras.Input(cache_shape, name=past) for past, _ in cache_names(config)}
     embed = keras.layers.Embedding(
@@ -143,7 +143,7 @@ def build_decoder(config: DecoderConfig = DecoderConfig(), seed: int = 0) -> ker
         name="tokens",
     )
     positions = PositionEmbedding(config.max_positions, config.width, 0.5, name="positions")
-    x = embed(input_ids) + positions(input_ids, pasts[past_name(0, "key")])
+    x = embed(input_ids) + positions(position_ids)
     presents = []
     for i in range(config.layers):
         block = CachedDecoderBlock(config.heads, config.head_size, name=f"block_{i}")
@@ -153,7 +153,7 @@ def build_decoder(config: DecoderConfig = DecoderConfig(), seed: int = 0) -> ker
         presents += [key, value]
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
     logits = keras.layers.Dense(config.vocab_size, name="lm_head")(x)
-    inputs = [input_ids, attention_mask, *pasts.values()]
+    inputs = [input_ids, attention_mask, position_ids, *pasts.values()]
     return keras.Model(inputs, [logits, *presents], name="tiny_gpt")
 
 
@@ -169,6 +169,7 @@ def keras_logits(model: keras.Model, config: DecoderConfig, ids: np.ndarray) -> 
     inputs = {
         "input_ids": ids,
         "attention_mask": np.ones_like(ids),
+        "position_ids": np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy(),
         **empty_cache(config, len(ids)),
     }
     return np.asarray(model(inputs, training=False)[0])

@@ -1,7 +1,8 @@
-"""Optimum-Intel's recipe for a decoder, step by step: names, beam_idx, stateful, initializer.
+"""Optimum-Intel's recipe for a decoder, step by step: SDPA, names, beam_idx, stateful, initializer.
 
-Taught in notebook 07; it mirrors optimum/exporters/openvino/stateful.py without torch. Each
-function changes the model in place and returns it, so the notebook can show every step.
+Notebook 07 defines each function in a cell and a test keeps those cells equal to this module;
+it mirrors optimum/exporters/openvino/stateful.py without torch. Each function changes the model in
+place and returns it.
 """
 
 import numpy as np
@@ -12,6 +13,26 @@ from helpers.llm.decoder import DecoderConfig, cache_names
 
 LOGITS = "logits"
 BEAM_IDX = "beam_idx"
+
+
+def fuse_attention(ov_model: ov.Model) -> ov.Model:
+    """Replace each MatMul-Select-Softmax-MatMul attention by opset13 ScaledDotProductAttention."""
+    for softmax in [op for op in ov_model.get_ordered_ops() if op.get_type_name() == "Softmax"]:
+        select = softmax.input_value(0).get_node()  # Select(visible, scores * scale, -1e9)
+        scaled, hidden = select.input_value(1).get_node(), select.input_value(2)
+        # an additive mask (0 or -1e9) keeps fully masked rows (left padding) finite, as in Keras
+        mask = opset13.select(select.input_value(0), opset13.constant(np.float32(0)), hidden)
+        scores = scaled.input_value(0).get_node()  # MatMul(query, key, transpose_b=True)
+        scale = np.float32(scaled.input_value(1).get_node().get_data().item())
+        (to_values,) = softmax.output(0).get_target_inputs()
+        weighted_sum = to_values.get_node()  # MatMul(softmax, value)
+        query, key = scores.input_value(0), scores.input_value(1)
+        attention = opset13.scaled_dot_product_attention(
+            query, key, weighted_sum.input_value(1), mask, opset13.constant(scale)
+        )
+        weighted_sum.output(0).replace(attention.output(0))
+    ov_model.validate_nodes_and_infer_types()
+    return ov_model
 
 
 def name_ports(ov_model: ov.Model, keras_outputs: list[str], config: DecoderConfig) -> ov.Model:

@@ -9,7 +9,13 @@ import openvino as ov
 from openvino._offline_transformations import apply_make_stateful_transformation
 
 from helpers.llm.decoder import DecoderConfig, build_decoder, cache_names, keras
-from helpers.llm.export import add_state_initializers, fuse_beam_idx, name_ports, state_map
+from helpers.llm.export import (
+    add_state_initializers,
+    fuse_attention,
+    fuse_beam_idx,
+    name_ports,
+    state_map,
+)
 from helpers.models.keras_forecaster import convert_quietly, drop_inner_tensor_names
 
 
@@ -20,12 +26,12 @@ class TinyLM:
     config: DecoderConfig
     keras_model: keras.Model
     stateless: ov.Model  # explicit past_key_values inputs and present outputs
-    stateful: ov.Model  # input_ids, attention_mask, beam_idx -> logits; the cache in Variables
+    stateful: ov.Model  # input_ids, attention_mask, position_ids, beam_idx -> logits
 
 
 def convert_decoder(keras_model: keras.Model, config: DecoderConfig) -> ov.Model:
-    """ov.convert_model, then the ports named as Optimum-Intel names them."""
-    ov_model = convert_quietly(keras_model)
+    """ov.convert_model, attention fused into SDPA, the ports named as Optimum-Intel names them."""
+    ov_model = fuse_attention(convert_quietly(keras_model))
     name_ports(ov_model, [t.name for t in keras_model.outputs], config)
     return drop_inner_tensor_names(ov_model)
 

@@ -26,6 +26,7 @@ def feed(send, ids: list[int], seen: int) -> np.ndarray:
     inputs = {
         "input_ids": np.array([ids]),
         "attention_mask": np.ones((1, seen), np.int64),
+        "position_ids": np.arange(seen - len(ids), seen)[None],
         "beam_idx": np.zeros(1, np.int32),
     }
     return send(inputs)[0, -1]
