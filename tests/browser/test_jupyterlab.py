@@ -41,6 +41,7 @@ def state_in(label: str) -> float:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_like_a_person_would_run_it(notebook: Path, lab: Lab, report: list) -> None:
+    assert notebook.exists(), f"{notebook.name} is in the reading order but not in notebooks/"
     code_cells, has_images, has_widgets = committed_expectations(notebook)
     flags = ("--click-state-panel",) if notebook.name.startswith("02_") else ()
     seen = run_in_browser(lab, notebook, *flags)
