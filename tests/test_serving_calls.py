@@ -58,6 +58,9 @@ class EchoHandler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": "Model with requested name is not found"})
 
+    def do_DELETE(self) -> None:
+        self._reply(200, {"deleted": self.path})
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         kind = self.headers["Content-Type"]
@@ -91,3 +94,10 @@ def test_rest_call_post_sends_json(base_url):
 def test_rest_call_returns_http_errors_with_their_json_body(base_url):
     status, document = rest_call(base_url + "/missing")
     assert (status, document) == (404, {"error": "Model with requested name is not found"})
+
+
+def test_rest_call_sends_the_method_it_is_given(base_url):
+    assert rest_call(base_url + "/sequences/70", method="DELETE") == (
+        200,
+        {"deleted": "/sequences/70"},
+    )

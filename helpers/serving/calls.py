@@ -1,6 +1,6 @@
 """Small plumbing for the serving notebooks: capture a failed gRPC call, and call the REST API.
 
-Used in notebook 05 (both) and 06 (`rpc_failure`).
+Used in notebooks 09 and 10 (both) and 11 (`rpc_failure`).
 """
 
 import json
@@ -26,10 +26,11 @@ def rest_call(
     body: object = None,
     timeout: float = 10.0,
     headers: dict[str, str] | None = None,
+    method: str | None = None,
 ) -> tuple[int, Any]:
-    """GET `url`, or POST `body` as JSON; return (HTTP status, decoded JSON), errors included."""
+    """GET `url`, or POST `body` as JSON (or `method`); return (HTTP status, decoded JSON)."""
     data = None if body is None else json.dumps(body).encode()
-    method = "GET" if data is None else "POST"
+    method = method or ("GET" if data is None else "POST")
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")

@@ -1,27 +1,31 @@
 """A small client for stateful models over the TF Serving gRPC API (tensorflow-serving-api).
 
-Taught in notebook 05 and used again in 06 (and by the benchmarks). `predict_request` builds the
-raw PredictRequest the notebook shows first; `StatefulSequence` wraps START / NO_CONTROL / END, and
-as a context manager always ends the sequence. Data tensors go in `tensor_content`, which real
-OVMS 2026.2 requires as well; the special inputs carry their value in uint64_val / uint32_val.
-Every request with a known id also carries it as gRPC metadata `x-sequence-id`, which a proxy in
-front of several replicas routes on (notebook 08); a single server ignores it.
+Taught in notebook 09 and used again in 10 and 11 (and by the benchmarks). `predict_request`
+builds the raw PredictRequest the notebook shows first; `StatefulSequence` wraps START /
+NO_CONTROL / END, and as a context manager always ends the sequence. Data tensors go in
+`tensor_content`, which real OVMS 2026.2 requires as well; the special inputs carry their value
+in uint64_val / uint32_val. Every request with a known id also carries it as gRPC metadata
+`x-sequence-id`, which a proxy in front of several replicas routes on (notebook 12); a single
+server ignores it. Importing this module imports TensorFlow, its native start-up lines silenced.
 """
 
 from types import TracebackType
 
 import grpc
 import numpy as np
-from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from helpers.model_server.protocol.dtypes import BY_NUMPY, BY_TF_DTYPE
+from helpers.quiet import native_stderr_silenced
 from helpers.serving.protocol import (
     SEQUENCE_CONTROL_INPUT,
     SEQUENCE_ID,
     SEQUENCE_ID_HEADER,
     Control,
 )
+
+with native_stderr_silenced():
+    from tensorflow.core.framework import tensor_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 
 def tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
