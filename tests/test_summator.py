@@ -1,14 +1,22 @@
-"""The summator builders compute running sums, checked against numpy."""
+"""The summator builders compute running sums, checked against numpy; notebook 01 teaches them."""
 
+import ast
+import inspect
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import openvino as ov
 import pytest
 
+from helpers.models import summator
 from helpers.models.summator import (
     build_stateless_summator,
     build_summator,
     read_documented_summator,
 )
+
+NOTEBOOK_01 = Path(__file__).parents[1] / "notebooks" / "01_summator_from_scratch.ipynb"
 
 rng = np.random.default_rng(0)
 INPUTS = rng.uniform(-5, 5, size=25).astype(np.float32)
@@ -68,3 +76,25 @@ def test_vector_summator_sums_elementwise(core):
     rows = rng.uniform(-1, 1, size=(6, 1, 3)).astype(np.float32)
     outputs = np.stack([request.infer({0: row})[0] for row in rows])
     np.testing.assert_allclose(outputs, np.cumsum(rows, axis=0), atol=1e-5)
+
+
+def top_level_statements(source: str) -> dict[str, str]:
+    """Source text of each top-level function and assignment in `source`, by name."""
+    found = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            found[node.name] = ast.get_source_segment(source, node, padded=True)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            found[node.target.id] = ast.get_source_segment(source, node, padded=True)
+    return found
+
+
+def test_notebook_01_cells_define_the_helpers_word_for_word():
+    notebook = nbformat.read(NOTEBOOK_01, as_version=4)
+    in_cells: dict[str, str] = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            in_cells.update(top_level_statements(cell.source))
+    in_module = top_level_statements(inspect.getsource(summator))
+    for name in ("SHAPE", "make_variable", "build_summator"):
+        assert in_cells[name] == in_module[name], name

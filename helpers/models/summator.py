@@ -1,6 +1,7 @@
 """Builders for the summator: the smallest stateful model (a running sum) and its stateless twin.
 
-Taught in notebook 01; notebooks 02 and 05 reuse it, as do the server tests and benchmarks.
+`make_variable` and `build_summator` are written out in notebook 01's cells, word for word (kept
+equal by tests/test_summator.py); later notebooks, the server tests and benchmarks import them here.
 """
 
 import numpy as np
@@ -10,7 +11,7 @@ from openvino.op.util import Variable, VariableInfo
 
 from helpers.paths import DOCUMENTED_SUMMATOR_XML
 
-SHAPE: list[int] = [1, 1]
+SHAPE: list[int] = [1, 1]  # one sequence, one number per step
 
 
 def make_variable(variable_id: str, shape: list[int] = SHAPE) -> Variable:
@@ -23,19 +24,19 @@ def make_variable(variable_id: str, shape: list[int] = SHAPE) -> Variable:
 
 
 def build_summator(
-    initial_value: float = 0.0, variable_id: str = "sum", shape: list[int] = SHAPE
+    initial_value: float | np.ndarray = 0.0, variable_id: str = "sum", shape: list[int] = SHAPE
 ) -> ov.Model:
     """Return a stateful model whose output and state are the running sum of its inputs."""
     x = ops.parameter(shape, np.float32, name="x")
     variable = make_variable(variable_id, shape)
     init = ops.constant(np.full(shape, initial_value, dtype=np.float32), name="initial_sum")
-    read = ops.read_value(init, variable)
+    read = ops.read_value(init, variable)  # the previous sum, or `init` when there is none
     read.set_friendly_name("read_sum")
     total = ops.add(read, x, name="add")
-    assign = ops.assign(total, variable)
-    assign.set_friendly_name("save_sum")
+    assign = ops.assign(total, variable)  # stored for the next call
+    assign.set_friendly_name("save_sum")  # assign() ignores name=, so it is named here
     result = ops.result(total, name="y")
-    return ov.Model([result], [assign], [x], "summator")
+    return ov.Model([result], [assign], [x], "summator")  # results, sinks, parameters
 
 
 def build_stateless_summator() -> ov.Model:

@@ -13,11 +13,12 @@ import openvino as ov
 
 @dataclass
 class StateEvent:
-    """One action on the request and the state value right after it."""
+    """One action on the request and the state right after it (None where it is undefined)."""
 
     action: str
-    value: float
-    state: float
+    value: float | None
+    # The documents call a state read right after a reset undefined, so a reset records none.
+    state: float | None
 
 
 @dataclass
@@ -44,9 +45,9 @@ class StatefulStepper:
         return output
 
     def reset(self) -> None:
-        """Reset every variable; the next step starts from the initializer."""
+        """Reset every variable; the next step starts from the initializer (nothing is read)."""
         self.request.reset_state()
-        self.events.append(StateEvent("reset", 0.0, self.state))
+        self.events.append(StateEvent("reset", None, None))
 
     def set_state(self, value: float) -> None:
         """Overwrite the variable with `value`."""
@@ -56,17 +57,18 @@ class StatefulStepper:
 
 
 def plot_state_history(events: list[StateEvent], ax: plt.Axes) -> None:
-    """Plot the state after each event, marking resets and explicit sets."""
-    states = [e.state for e in events]
+    """Plot the state after each event, marking resets (no value: undefined) and explicit sets."""
+    states = [np.nan if e.state is None else e.state for e in events]
     ax.plot(range(1, len(states) + 1), states, marker="o", color="#2a9d8f")
     for index, event in enumerate(events, start=1):
         if event.action != "step":
             ax.axvline(index, color="#e76f51", linestyle="--", linewidth=1)
             ax.annotate(
                 event.action,
-                (index, event.state),
+                (index, 0.9),
+                xycoords=ax.get_xaxis_transform(),
                 textcoords="offset points",
-                xytext=(4, 6),
+                xytext=(4, 0),
                 color="#e76f51",
             )
     ax.set_xlabel("action")
@@ -84,7 +86,12 @@ def build_state_panel(stepper: StatefulStepper) -> widgets.VBox:
     plot_area = widgets.Output()
 
     def refresh() -> None:
-        state_label.value = f"<b>state = {stepper.state:g}</b> after {len(stepper.events)} actions"
+        last = stepper.events[-1] if stepper.events else None
+        if last is not None and last.state is None:
+            shown = "state undefined after a reset: the next Step starts from the initializer"
+        else:
+            shown = f"state = {stepper.state:g}"
+        state_label.value = f"<b>{shown}</b> after {len(stepper.events)} actions"
         with plot_area:
             plot_area.clear_output(wait=True)
             _, ax = plt.subplots(figsize=(6, 2.5))
