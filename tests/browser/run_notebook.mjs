@@ -63,18 +63,21 @@ async function runAll(page) {
   return { ...state, seconds: (Date.now() - started) / 1000 };
 }
 
-// Presses Step, then Reset, on the State API panel and reads the state label after each click.
+// Presses Step, Reset, then Step again on the State API panel and reads its label after each click.
+// The label ends with "after N actions" whatever it shows (a state, or "undefined" after a reset).
 async function clickThePanel(page) {
-  const label = page.locator(".widget-html-content", { hasText: "state =" }).first();
+  const label = page.locator(".widget-html-content", { hasText: /after \d+ actions/ }).first();
   await label.scrollIntoViewIfNeeded();
+  const clickAndRead = async (button, previous) => {
+    await page.locator("button.widget-button", { hasText: button }).first().click();
+    await page.waitForFunction((text) => !document.body.innerText.includes(text), previous);
+    return label.textContent();
+  };
   const before = await label.textContent();
-  await page.locator("button.widget-button", { hasText: "Step" }).first().click();
-  await page.waitForFunction((text) => !document.body.innerText.includes(text), before);
-  const afterStep = await label.textContent();
-  await page.locator("button.widget-button", { hasText: "Reset" }).first().click();
-  await page.waitForFunction((text) => !document.body.innerText.includes(text), afterStep);
-  const afterReset = await label.textContent();
-  return { before, afterStep, afterReset };
+  const afterStep = await clickAndRead("Step", before);
+  const afterReset = await clickAndRead("Reset", afterStep);
+  const stepAfterReset = await clickAndRead("Step", afterReset);
+  return { before, afterStep, afterReset, stepAfterReset };
 }
 
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
