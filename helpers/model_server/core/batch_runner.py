@@ -11,7 +11,7 @@ import numpy as np
 import openvino as ov
 
 from helpers.model_server.core.infer_pool import SavedState
-from helpers.model_server.core.twin import START_INPUT, StateSpec
+from helpers.model_server.core.twin import StateSpec
 from helpers.model_server.protocol.status import Code, ServingError
 
 log = logging.getLogger("model_server.batching")
@@ -43,12 +43,19 @@ class _SingleRow:
     ) -> None:
         self.request = request = compiled.create_infer_request()
         tensor = request.get_tensor
-        self.inputs = [(name, tensor(name).data) for name in input_names]
-        self.start = tensor(START_INPUT).data
-        self.states = [(spec.name, tensor(spec.input_name).data) for spec in states]
-        self.outputs = [(name, tensor(compiled.output(name)).data) for name in output_names]
+        inputs, outputs = _ports(compiled, len(input_names), len(output_names))
+        self.inputs = [
+            (name, tensor(port).data) for name, port in zip(input_names, inputs[0], strict=True)
+        ]
+        self.start = tensor(inputs[1]).data
+        self.states = [
+            (spec.name, tensor(port).data) for spec, port in zip(states, inputs[2], strict=True)
+        ]
+        self.outputs = [
+            (name, tensor(port).data) for name, port in zip(output_names, outputs[0], strict=True)
+        ]
         self.next_states = [
-            (spec.name, tensor(compiled.output(spec.output_name)).data) for spec in states
+            (spec.name, tensor(port).data) for spec, port in zip(states, outputs[1], strict=True)
         ]
 
     def run(self, row: Row) -> None:
@@ -60,10 +67,26 @@ class _SingleRow:
             state = row.state
             assert state is not None or not self.states
             for name, view in self.states:
+                # A non-START row always carries its saved state (asserted just above).
                 view[...] = state[name]  # type: ignore[index]
         self.request.infer()
         row.outputs = {name: view.copy() for name, view in self.outputs}
         row.next_state = {name: view.copy() for name, view in self.next_states}
+
+
+def _ports(
+    compiled: ov.CompiledModel, inputs: int, outputs: int
+) -> tuple[tuple[list[ov.ConstOutput], ov.ConstOutput, list[ov.ConstOutput]], tuple[list, list]]:
+    """The compiled twin's ports by position (see `make_twin`), never by name: the plugin may
+    merge other tensor names into a port, and the served names are those of the model as read.
+    Inputs: (model inputs, start, states); outputs: (model outputs, states)."""
+    ins, outs = compiled.inputs, compiled.outputs
+    return (ins[:inputs], ins[inputs], ins[inputs + 1 :]), (outs[:outputs], outs[outputs:])
+
+
+def _row(data: np.ndarray, axis: int, index: int) -> np.ndarray:
+    """A copy of row `index` of `data` along `axis`, keeping that axis (size 1)."""
+    return data[(slice(None),) * axis + (slice(index, index + 1),)].copy()
 
 
 class BatchRunner:
@@ -92,8 +115,12 @@ class BatchRunner:
         self._compiled = compiled
         self._single_compiled = single
         self._request = compiled.create_infer_request()
-        self._outputs = [compiled.output(name) for name in self.output_names]
-        self._state_outputs = [compiled.output(s.output_name) for s in self.states]
+        inputs, outputs = _ports(compiled, len(self.input_names), len(self.output_names))
+        self._inputs = inputs[0]
+        self._start = inputs[1]
+        self._state_inputs = inputs[2]
+        self._outputs = outputs[0]
+        self._state_outputs = outputs[1]
         self._single = _SingleRow(single, self.input_names, self.output_names, self.states)
 
     def run(self, rows: list[Row]) -> None:
@@ -116,14 +143,16 @@ class BatchRunner:
         if len(rows) == 1:
             self._single.run(rows[0])
             return
-        feed: dict[str, np.ndarray] = {
-            name: np.concatenate([row.arrays[name] for row in rows]) for name in self.input_names
+        feed: dict[ov.ConstOutput, np.ndarray] = {
+            port: np.concatenate([row.arrays[name] for row in rows])
+            for name, port in zip(self.input_names, self._inputs, strict=True)
         }
-        feed[START_INPUT] = np.array([row.start for row in rows], dtype=bool)
-        for spec in self.states:
+        feed[self._start] = np.array([row.start for row in rows], dtype=bool)
+        for spec, port in zip(self.states, self._state_inputs, strict=True):
             blank = self._blank[spec.name]
-            feed[spec.input_name] = np.concatenate(
-                [blank if row.state is None else row.state[spec.name] for row in rows]
+            feed[port] = np.concatenate(
+                [blank if row.state is None else row.state[spec.name] for row in rows],
+                axis=spec.batch_axis,
             )
         request = self._request
         request.infer(feed)
@@ -132,12 +161,14 @@ class BatchRunner:
             for name, port in zip(self.output_names, self._outputs, strict=True)
         ]
         states = [
-            (spec.name, request.get_tensor(port).data)
+            (spec, request.get_tensor(port).data)
             for spec, port in zip(self.states, self._state_outputs, strict=True)
         ]
         for index, row in enumerate(rows):
             row.outputs = {name: data[index : index + 1].copy() for name, data in outputs}
-            row.next_state = {name: data[index : index + 1].copy() for name, data in states}
+            row.next_state = {
+                spec.name: _row(data, spec.batch_axis, index) for spec, data in states
+            }
 
     def _renew(self) -> None:
         """After a failure: recompile (the CPU plugin can keep failing a dynamic model's shapes)."""

@@ -46,7 +46,7 @@ def load_batcher(
         model = twin
         if batch is not None:
             model = twin.clone()
-            model.reshape({p.get_any_name(): _with_batch(p, batch) for p in model.inputs})
+            model.reshape({port: _with_batch(port, batch) for port in model.inputs})
         return core.compile_model(model, device, plugin)
 
     try:
@@ -61,8 +61,8 @@ def load_batcher(
 
 
 def _with_batch(port: ov.Output, batch: int) -> ov.PartialShape:
-    """The port's shape with its first axis set to `batch`."""
-    return ov.PartialShape([batch, *list(port.get_partial_shape())[1:]])
+    """A twin input's shape with its batch axis (its one dynamic axis) set to `batch`."""
+    return ov.PartialShape([batch if d.is_dynamic else d for d in port.get_partial_shape()])
 
 
 def _probe(runner: BatchRunner, examples: dict[str, np.ndarray]) -> None:

@@ -47,13 +47,16 @@ class InferSlot:
         compiled, inputs, outputs = self._compiled, self._inputs, self._output_specs
         self.request = compiled.create_infer_request()
         self.states = self.request.query_state()
+        # Ports by position: the served names are the model's as read, which the compiled
+        # ports may not answer to (`loader._specs` builds `inputs` and `outputs` in port order).
+        self._input_ports = dict(zip(inputs, compiled.inputs, strict=True))
         # Static inputs are written in place into the request's own tensors: one copy, no lookup.
         self._views: dict[str, np.ndarray] = {
-            name: self.request.get_tensor(name).data
+            name: self.request.get_tensor(self._input_ports[name]).data
             for name, spec in inputs.items()
             if spec.is_static
         }
-        self._outputs = [(name, compiled.output(name)) for name in outputs]
+        self._outputs = list(zip(outputs, compiled.outputs, strict=True))
         # Static outputs live in the request's own tensors: their views are looked up once.
         static = all(spec.is_static for spec in outputs.values())
         self._output_views = (
@@ -72,7 +75,8 @@ class InferSlot:
             if view is not None:
                 view[...] = array
             else:
-                self.request.set_tensor(name, ov.Tensor(np.ascontiguousarray(array)))
+                port = self._input_ports[name]
+                self.request.set_tensor(port, ov.Tensor(np.ascontiguousarray(array)))
 
     def infer(self) -> dict[str, np.ndarray]:
         """Run one synchronous inference and return copies of the outputs."""

@@ -94,16 +94,26 @@ def _apply_low_latency(model: ov.Model, config: ModelConfig, version: int) -> No
         raise LoadError("Internal server error") from error
 
 
-def _spec(port: ov.Output) -> TensorSpec:
-    """Describe one compiled-model port."""
+def _specs(model_ports: list[ov.Output], ports: list[ov.Output]) -> dict[str, TensorSpec]:
+    """Describe ports (of the compiled model, or of the model itself) under the names of the
+    model as read, matched by position, as OVMS does: a compiled port can carry names that the
+    plugin merged into it from nodes it removed, and its `get_any_name()` may be one of those."""
+    return {
+        model_port.get_any_name(): _spec(model_port.get_any_name(), port)
+        for model_port, port in zip(model_ports, ports, strict=True)
+    }
+
+
+def _spec(name: str, port: ov.Output) -> TensorSpec:
+    """Describe one port under its served name."""
     partial = port.get_partial_shape()
     if partial.rank.is_dynamic:
-        raise LoadError(f"Dynamic rank is not supported: {port.get_any_name()}")
+        raise LoadError(f"Dynamic rank is not supported: {name}")
     element = BY_NUMPY.get(np.dtype(port.get_element_type().to_dtype()))
     if element is None:
         raise LoadError(f"Unsupported element type {port.get_element_type()}")
     shape = tuple(d.get_length() if d.is_static else DYNAMIC for d in partial)
-    return TensorSpec(port.get_any_name(), element, shape)
+    return TensorSpec(name, element, shape)
 
 
 def _plugin_config(config: ModelConfig) -> dict[str, object]:
@@ -137,9 +147,10 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
         raise LoadError(DYNAMIC_ON_STATEFUL)
     if config.stateful and config.sequence_batching is not None:
         return _load_batched(core, config, version)
-    compiled = _compile_version(core, config, version)
-    inputs = {spec.name: spec for spec in map(_spec, compiled.inputs)}
-    outputs = {spec.name: spec for spec in map(_spec, compiled.outputs)}
+    model = _prepared_model(core, config, version)
+    compiled = _compile(core, config, model)
+    inputs = _specs(model.inputs, compiled.inputs)
+    outputs = _specs(model.outputs, compiled.outputs)
     # After a failed inference the CPU plugin can keep failing shapes that worked before, for
     # every request of that compiled model; a dynamic model's slots then recompile (rare, slow).
     dynamic = not all(spec.is_static for spec in inputs.values())
@@ -158,8 +169,8 @@ def _load_batched(core: ov.Core, config: ModelConfig, version: int) -> Servable:
     """A stateful version served with sequence batching: the twin only, never unbatched."""
     assert config.sequence_batching is not None
     model = _prepared_model(core, config, version)
-    inputs = {spec.name: spec for spec in map(_spec, model.inputs)}
-    outputs = {spec.name: spec for spec in map(_spec, model.outputs)}
+    inputs = _specs(model.inputs, model.inputs)
+    outputs = _specs(model.outputs, model.outputs)
     try:
         batcher = load_batcher(core, model, config.target_device, _plugin_config(config), config)
     except BatchingError as error:
@@ -179,7 +190,11 @@ def _load_batched(core: ov.Core, config: ModelConfig, version: int) -> Servable:
 
 def _compile_version(core: ov.Core, config: ModelConfig, version: int) -> ov.CompiledModel:
     """Read the version's model file, apply LowLatency2 and the shape settings, and compile."""
-    model = _prepared_model(core, config, version)
+    return _compile(core, config, _prepared_model(core, config, version))
+
+
+def _compile(core: ov.Core, config: ModelConfig, model: ov.Model) -> ov.CompiledModel:
+    """Compile a prepared model for the configured device."""
     try:
         return core.compile_model(model, config.target_device, _plugin_config(config))
     except RuntimeError as error:
