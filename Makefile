@@ -15,10 +15,21 @@ PYTHON_VERSION := $(if $(PYTHON),$(shell $(PYTHON) -c '$(PRINT_VERSION)' 2>/dev/
 endif
 # One environment per interpreter: .venv for 3.11, .venv-3.12 and .venv-3.13 for the others.
 VENV ?= $(if $(filter $(firstword $(SUPPORTED_PYTHONS)),$(PYTHON_VERSION)),.venv,.venv-$(or $(PYTHON_VERSION),none))
+# The version a refusal is about: the chosen interpreter's, else the one `python3` runs.
+SEEN_VERSION = $(or $(PYTHON_VERSION),$(if $(PYTHON),,$(shell python3 -c '$(PRINT_VERSION)' 2>/dev/null)))
 WHICH_PYTHON = $(strip $(if $(PYTHON),'$(PYTHON)' is $(or $(PYTHON_VERSION:%=Python %),not a Python that runs),\
-No supported Python found (looked for $(SUPPORTED_PYTHONS:%=python%) python3)))
-UNSUPPORTED_PYTHON = $(WHICH_PYTHON). The pins are tested on Python $(firstword $(SUPPORTED_PYTHONS)) \
-  to $(lastword $(SUPPORTED_PYTHONS)): install one, or choose it with \
+No supported Python found (looked for $(SUPPORTED_PYTHONS:%=python%) python3)$(SEEN_VERSION:%=; python3 is Python %)))
+LAST_PYTHON := $(lastword $(SUPPORTED_PYTHONS))
+minor = $(word 2,$(subst ., ,$(1)))
+# Newer than every supported version (3.14 is the default python3 of Ubuntu 26.04 and Fedora 43).
+TOO_NEW = $(and $(SEEN_VERSION),$(shell [ $(call minor,$(SEEN_VERSION)) -gt $(call minor,$(LAST_PYTHON)) ] 2>/dev/null && echo yes))
+comma := ,
+TOO_NEW_CAUSE = $(if $(TOO_NEW), TensorFlow 2.21 (pinned in requirements.txt) has no wheels for \
+  Python $(SEEN_VERSION): the first TensorFlow with them is a pre-release. Install Python $(LAST_PYTHON) \
+  with your system's package manager if it offers it$(comma) with pyenv ('pyenv install $(LAST_PYTHON)') \
+  or with uv ('uv python install $(LAST_PYTHON)'; 'uv python find $(LAST_PYTHON)' prints its path).)
+UNSUPPORTED_PYTHON = $(WHICH_PYTHON).$(TOO_NEW_CAUSE) The pins are tested on Python $(firstword $(SUPPORTED_PYTHONS)) \
+  to $(LAST_PYTHON): install one, or choose it with \
   'make $(or $(MAKECMDGOALS),test) PYTHON=/path/to/python3.X'.
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -88,6 +99,7 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving_bench
 	$(BIN)/python -m benchmarks.routing_bench
+	$(BIN)/python -m benchmarks.vad_bench
 
 .PHONY: nginx replicas
 ## nginx: install Debian's nginx when it is missing (as root; otherwise says how); replicas use it

@@ -1,6 +1,8 @@
-"""The Makefile's choice of interpreter: Python 3.11 to 3.13, one environment folder each."""
+"""Choosing the interpreter (make, `python -m tools.bootstrap`): 3.11 to 3.13, a folder each."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -8,6 +10,8 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from tests.make_runner import REPO_ROOT, make, make_value
+from tools.bootstrap import SUPPORTED as BOOTSTRAP_SUPPORTED
+from tools.bootstrap import check_commands, dotted, venv_folder
 
 # Issue #18: Binder's 3.11, Ubuntu 24.04's 3.12, Debian 13's 3.13.
 SUPPORTED = ["3.11", "3.12", "3.13"]
@@ -74,3 +78,78 @@ def test_no_supported_interpreter_on_path_is_named(tmp_path):
     assert "No supported Python found (looked for python3.11 python3.12 python3.13 python3)" in (
         result.stderr
     )
+
+
+# Issue #29: Python 3.14 (Ubuntu 26.04's and Fedora 43's python3) is refused with its cause and fix.
+TOO_NEW_CAUSE = "TensorFlow 2.21 (pinned in requirements.txt) has no wheels for Python 3.14"
+TOO_NEW_FIXES = ("pyenv install 3.13", "uv python install 3.13")
+
+
+def test_make_refuses_python_3_14_naming_the_cause_and_the_fix(tmp_path):
+    python = fake_python(tmp_path, "python3.14", "3.14")
+    venv = tmp_path / "venv"
+    result = make(f"{venv}/.installed", f"PYTHON={python}", f"VENV={venv}")
+    assert result.returncode != 0 and not venv.exists()
+    assert f"'{python}' is Python 3.14" in result.stderr and TOO_NEW_CAUSE in result.stderr
+    assert all(fix in result.stderr for fix in TOO_NEW_FIXES)
+    assert "PYTHON=/path/to/python3.X" in result.stderr
+    calls = Path(f"{python}.calls").read_text().splitlines()
+    assert calls and all(call.startswith("-c ") for call in calls)
+
+
+def test_make_says_when_the_only_python3_is_3_14(tmp_path):
+    fake_python(tmp_path, "python3", "3.14")
+    result = make("lab", "VENV=" + str(tmp_path / "venv"), path=f"{tmp_path}:/usr/bin/nothing")
+    assert result.returncode != 0
+    assert "No supported Python found" in result.stderr
+    assert "python3 is Python 3.14" in result.stderr and TOO_NEW_CAUSE in result.stderr
+
+
+def test_an_older_python_is_not_blamed_on_tensorflow(tmp_path):
+    python = fake_python(tmp_path, "python3.10", "3.10")
+    result = make(f"{tmp_path}/venv/.installed", f"PYTHON={python}", f"VENV={tmp_path}/venv")
+    assert result.returncode != 0 and "is Python 3.10" in result.stderr
+    assert "TensorFlow" not in result.stderr
+
+
+def bootstrap(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """The route without make, run by this interpreter from the repository."""
+    command = [sys.executable, "-m", "tools.bootstrap", *arguments]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", ["lab", "test", "setup"])
+def test_the_python_route_refuses_python_3_14_before_installing_anything(tmp_path, command):
+    python = fake_python(tmp_path, "python3.14", "3.14")
+    result = bootstrap(command, "--python", str(python))
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"{python} is Python 3.14" in result.stderr and TOO_NEW_CAUSE in result.stderr
+    assert all(fix in result.stderr for fix in TOO_NEW_FIXES)
+    assert "--python /path/to/python3.13" in result.stderr
+    calls = Path(f"{python}.calls").read_text().splitlines()
+    assert calls and all(call.startswith("-c ") for call in calls)  # never asked to make a venv
+    assert not (REPO_ROOT / ".venv-3.14").exists()
+
+
+def test_the_python_route_names_an_interpreter_that_does_not_run(tmp_path):
+    python = fake_python(tmp_path, "python3.12", None)
+    result = bootstrap("lab", "--python", str(python))
+    assert result.returncode == 1 and f"{python} is not a Python that runs" in result.stderr
+
+
+def test_both_routes_name_the_same_folders(tmp_path):
+    assert [dotted(version) for version in BOOTSTRAP_SUPPORTED] == SUPPORTED
+    for version in BOOTSTRAP_SUPPORTED:
+        python = fake_python(tmp_path, f"python{dotted(version)}", dotted(version))
+        folder = make_value("VENV", f"PYTHON={python}")
+        assert venv_folder(version) == REPO_ROOT / folder
+
+
+def test_the_python_route_lints_and_tests_as_make_test_does():
+    dry_run = make("-n", "test", f"VENV={sys.prefix}")
+    assert dry_run.returncode == 0, dry_run.stderr
+    bin_folder = f"{sys.prefix}/bin/"
+    ran = dry_run.stdout.splitlines()[-4:]  # after the set-up, should make think it is due
+    made = [line.removeprefix(bin_folder).removeprefix("python -m ") for line in ran]
+    ours = [" ".join(command[2:]) for command in check_commands(Path("python"), [])]
+    assert made == ours

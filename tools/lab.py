@@ -1,9 +1,11 @@
 """JupyterLab on notebooks/, bound to 127.0.0.1, for root and other users alike.
 
-What `make lab` runs; tests/test_make_lab.py starts it the same way. Extra arguments go to Jupyter.
+What `make lab` and `python -m tools.bootstrap lab` run; tests/test_make_lab.py starts it the same
+way. Extra arguments go to Jupyter.
 """
 
 import os
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +23,7 @@ def no_browser_reason(environment: Mapping[str, str], platform: str) -> str | No
     return None
 
 
-def lab_command(user_id: int, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
+def lab_command(user_id: int | None, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
     """The JupyterLab command line for this user and machine."""
     command = [
         sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--ServerApp.root_dir={NOTEBOOKS}",
@@ -33,8 +35,17 @@ def lab_command(user_id: int, open_browser: bool, extra: Sequence[str] = ()) -> 
     return [*command, *extra]
 
 
+def wait_through_ctrl_c(process: subprocess.Popen) -> int:
+    """Wait for `process` to exit; Ctrl-C reaches it too, and it decides how to stop."""
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 def main(extra: Sequence[str]) -> None:
-    """Replace this process with JupyterLab, saying first when no browser will open."""
+    """Replace this process with JupyterLab (run it, on Windows), saying when no browser opens."""
     reason = no_browser_reason(os.environ, sys.platform)
     if reason is not None:
         print(
@@ -42,7 +53,10 @@ def main(extra: Sequence[str]) -> None:
             "open the http://127.0.0.1 URL that JupyterLab prints below.",
             flush=True,
         )
-    command = lab_command(os.getuid(), open_browser=reason is None, extra=extra)
+    user_id = os.getuid() if sys.platform != "win32" else None  # Windows has no root to allow
+    command = lab_command(user_id, open_browser=reason is None, extra=extra)
+    if sys.platform == "win32":  # execv there starts a new process and returns at once
+        sys.exit(wait_through_ctrl_c(subprocess.Popen(command)))
     os.execv(command[0], command)
 
 
