@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from openvino import passes
 
+from helpers.models import keras_forecaster
 from helpers.models.forecast_data import sine_mixture
 from helpers.models.keras_forecaster import (
     STEP_OUTPUTS,
@@ -14,6 +15,7 @@ from helpers.models.keras_forecaster import (
     name_step_outputs,
     train_forecaster,
 )
+from tests.notebook_cells import functions_in_module, functions_in_notebook
 
 HIDDEN = 8
 
@@ -81,3 +83,8 @@ def test_drop_inner_tensor_names_keeps_only_input_and_output_names(core, forecas
     assert named == ports
     compiled = core.compile_model(model, "CPU")
     assert sorted(o.get_any_name() for o in compiled.outputs) == sorted(STEP_OUTPUTS)
+
+
+def test_notebook_05_defines_the_step_model_word_for_word():
+    in_cells = functions_in_notebook("05_low_latency2_framework_models.ipynb")
+    assert in_cells["build_step_model"] == functions_in_module(keras_forecaster)["build_step_model"]

@@ -6,6 +6,7 @@ import pytest
 from openvino import passes
 
 from helpers.graph.inspection import find_op, low_latency2_state_names, op_type_counts
+from helpers.models import recurrent
 from helpers.models.recurrent import (
     build_gru_sequence,
     build_lstm_sequence,
@@ -15,6 +16,7 @@ from helpers.models.recurrent import (
     random_lstm_weights,
 )
 from helpers.models.recurrent_reference import gru_reference, lstm_reference
+from tests.notebook_cells import functions_in_module, functions_in_notebook
 from tests.ov_passes import run_passes
 
 INPUT, HIDDEN, T = 3, 8, 6
@@ -146,3 +148,9 @@ def test_low_latency2_streaming_equals_the_full_sequence(core, weights, sequence
     ]
     assert np.allclose(np.concatenate(steps, axis=1), expected, atol=1e-6)
     assert sorted(s.name for s in request.query_state()) == sorted(low_latency2_state_names(full))
+
+
+def test_notebook_03_defines_the_step_model_word_for_word():
+    in_cells = functions_in_notebook("03_make_stateful.ipynb")
+    in_module = functions_in_module(recurrent)
+    assert in_cells["build_lstm_step_model"] == in_module["build_lstm_step_model"]

@@ -1,6 +1,6 @@
 """Seeded synthetic signals to train forecasters on, and the one-step error measures.
 
-Used in notebook 04 (`sine_mixture` and the errors) and notebook 06 (sensors, windows, errors).
+Used in notebook 05 (`sine_mixture` and the errors) and notebook 11 (sensors, windows, errors).
 A sensor signal is an hourly reading with a daily cycle (period 24 samples) plus a second harmonic,
 a slow drift and noise. Forecasts are one step ahead: `forecast[t]` predicts `actual[t + 1]`.
 """

@@ -1,6 +1,7 @@
 """A small Keras LSTM forecaster trained on synthetic data, and its one-step twin for OpenVINO.
 
-Taught in notebook 04 (a model from a real framework); notebook 06 trains and serves one.
+Taught in notebook 05 (a model from a real framework; its cells define `build_step_model` word for
+word, kept equal by a test); notebook 11 trains and serves one.
 Importing this module imports TensorFlow (about 3 s); its native log lines are kept out of cells.
 """
 

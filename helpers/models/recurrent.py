@@ -1,7 +1,9 @@
 """Builders for recurrent models in OpenVINO: LSTM/GRU cells, a TensorIterator, sequence ops.
 
-Taught in notebooks 03 (an LSTM step made stateful) and 04 (LowLatency2 on a TensorIterator);
-notebook 05 serves the TensorIterator. The NumPy references are in `recurrent_reference`.
+Taught in notebooks 03 (an LSTM step made stateful; its cells define `build_lstm_step_model` word
+for word, kept equal by a test) and 04 (LowLatency2 on a TensorIterator and the sequence ops);
+05 streams the TensorIterator, and notebook 09 serves it. The NumPy references are in
+`recurrent_reference`.
 OpenVINO's gate orders: LSTM weights are stacked f, i, c, o ("fico"); GRU weights z, r, h ("zrh").
 Every builder uses static shapes and batch 1, as the notebooks stream one sample at a time.
 """
@@ -71,15 +73,15 @@ def _axis(axis: int) -> ov.Node:
 
 
 def build_lstm_step_model(weights: RnnWeights, head: np.ndarray | None = None) -> ov.Model:
-    """One LSTM step with the state as explicit inputs/outputs: x, h_in, c_in -> y, h_out, c_out.
+    """One LSTM step, the state as explicit inputs and outputs: x, h_in, c_in -> y, h_out, c_out.
 
     With `head` [O, H] the output is y = h_t @ head.T, a tensor of its own. Without a head the
     output *is* the new hidden state, so y and h_out are two Results on one tensor.
     """
     H = weights.hidden_size
-    x = _parameter([1, weights.input_size], "x")
-    h_in = _parameter([1, H], "h_in")
-    c_in = _parameter([1, H], "c_in")
+    x = ops.parameter([1, weights.input_size], np.float32, name="x")
+    h_in = ops.parameter([1, H], np.float32, name="h_in")
+    c_in = ops.parameter([1, H], np.float32, name="c_in")
     cell = ops.lstm_cell(x, h_in, c_in, weights.W, weights.R, weights.B, H, name="lstm_cell")
     h_new, c_new = cell.output(0), cell.output(1)
     y = h_new if head is None else ops.matmul(h_new, head.astype(np.float32), False, True)

@@ -1,6 +1,6 @@
 """NumPy references for the recurrent builders: LSTM and GRU run step by step in float64.
 
-Notebooks 03, 04 and 05 check OpenVINO's outputs against them. They read `RnnWeights` in
+Notebooks 03, 04, 05 and 09 check OpenVINO's outputs against them. They read `RnnWeights` in
 OpenVINO's gate orders (LSTM f, i, c, o; GRU z, r, h), as `helpers.models.recurrent` builds them.
 """
 

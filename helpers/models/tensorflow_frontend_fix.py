@@ -1,4 +1,4 @@
-"""Let `ov.convert_model` convert Keras models on Python 3.13 (notebooks 04 and 06 need it).
+"""Let `ov.convert_model` convert Keras models on Python 3.13 (notebooks 05, 07 and 11 need it).
 
 OpenVINO 2026.4's TensorFlow front end asks `get_environment_setup("tf")` for the TensorFlow
 version, and that function runs `exec("import tensorflow")`, then `exec("del tensorflow")`. From
