@@ -27,6 +27,7 @@ from helpers.model_server.core.background import Periodic, RepositoryPoller, Seq
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.snapshots import SnapshotStore, SnapshotWriter
 from helpers.model_server.grpc_api.service import start_grpc_server
+from helpers.model_server.grpc_api.streams import OpenStreams
 from helpers.model_server.process.logs import configure_logging
 from helpers.model_server.process.parent_watch import watch_parent
 from helpers.model_server.rest_api.http import DRAIN_SECONDS
@@ -83,6 +84,7 @@ class ModelServer:
         self.stopped = threading.Event()
         self._stoppers: list = []
         self._grpc_server: grpc.Server | None = None
+        self._streams = OpenStreams()  # ModelStreamInfer calls (the KServe sequence extension)
         self.config_text = ""  # config.json as loaded (config mode)
         self.snapshots: SnapshotStore | None = None  # ours: --sequence_snapshot_path
 
@@ -152,6 +154,7 @@ class ModelServer:
                 settings.port,
                 GRPC_THREADS,
                 kserve_sequence_extension=settings.kserve_sequence_extension,
+                streams=self._streams,
             )
             self._grpc_server = grpc_server
             self._stoppers.append(lambda: grpc_server.stop(SHUTDOWN_GRACE_SECONDS).wait())
@@ -186,9 +189,11 @@ class ModelServer:
         self._stoppers.append(thread.stop)
 
     def refuse_new_requests(self) -> None:
-        """Refuse new gRPC calls at once; those in flight keep running (the grace period)."""
+        """Refuse new gRPC calls at once; those in flight keep running (the grace period), and
+        open streams end after the request they are running."""
         if self._grpc_server is not None:
             self._grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
+            self._streams.drain()
 
     def stop(self) -> None:
         """Stop everything that was started; in-flight requests get the grace period."""

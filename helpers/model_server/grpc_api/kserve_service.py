@@ -3,8 +3,9 @@
 Part of the model server taught in notebook 05 and used in notebook 06.
 
 Served: ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, and
-ModelStreamInfer as OVMS answers it without MediaPipe graphs (it streams to graphs only): its
-first request gets NOT_FOUND "Mediapipe graph definition with requested name is not found".
+ModelStreamInfer. Without the sequence extension the stream answers as OVMS does without
+MediaPipe graphs (it streams to graphs only): its first request gets NOT_FOUND "Mediapipe graph
+definition with requested name is not found". With it (ours, as Triton does), see `streams.py`.
 A status OVMS's grpc_utils.cpp does not map (NOT_IMPLEMENTED) goes out as UNKNOWN
 "Unknown error", as OVMS sends it.
 """
@@ -22,31 +23,30 @@ from helpers.model_server.dataplane.kserve import (
     kserve_model_ready,
     server_metadata,
 )
+from helpers.model_server.grpc_api.kserve_errors import UNKNOWN_ERROR, grpc_details
 from helpers.model_server.grpc_api.kserve_tensors import (
     metadata_to_proto,
     request_from_proto,
     response_from_result,
 )
+from helpers.model_server.grpc_api.streams import OpenStreams, stream_infer
 from helpers.model_server.protocol.kserve import grpc_predict_v2_pb2 as pb
 from helpers.model_server.protocol.status import Code, ServingError
 
 log = logging.getLogger("model_server.kserve_grpc")
 
 SERVICE = "inference.GRPCInferenceService"
-UNKNOWN_ERROR = "Unknown error"
-
-
-def grpc_details(error: ServingError) -> str:
-    """The details OVMS sends: the status string, or "Unknown error" for an unmapped status."""
-    return UNKNOWN_ERROR if error.code.grpc_code == grpc.StatusCode.UNKNOWN else str(error)
 
 
 class KServeService:
     """The RPCs of GRPCInferenceService over the model manager."""
 
-    def __init__(self, manager: ModelManager, sequence_extension: bool) -> None:
+    def __init__(
+        self, manager: ModelManager, sequence_extension: bool, streams: OpenStreams
+    ) -> None:
         self.manager = manager
         self.sequence_extension = sequence_extension
+        self.streams = streams
 
     def server_live(self, request: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         """ServerLive: the gRPC module is up."""
@@ -104,7 +104,7 @@ def _unary(
     )
 
 
-def _stream_infer(
+def _graph_stream_infer(
     requests: Iterator[pb.ModelInferRequest], context: grpc.ServicerContext
 ) -> Iterator[pb.ModelStreamInferResponse]:
     """ModelStreamInfer: OVMS looks the first request's name up among MediaPipe graphs only."""
@@ -119,9 +119,15 @@ def _stream_infer(
     return iter(())
 
 
-def kserve_handler(manager: ModelManager, sequence_extension: bool) -> grpc.GenericRpcHandler:
+def kserve_handler(service: KServeService) -> grpc.GenericRpcHandler:
     """The generic handler of GRPCInferenceService, to add to a grpc.Server."""
-    service = KServeService(manager, sequence_extension)
+
+    def models_stream_infer(
+        requests: Iterator[pb.ModelInferRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ModelStreamInferResponse]:
+        """ModelStreamInfer over models (the sequence extension)."""
+        return stream_infer(service.model_infer, requests, context, service.streams)
+
     methods = {
         "ServerLive": _unary(service.server_live, pb.ServerLiveRequest, pb.ServerLiveResponse),
         "ServerReady": _unary(service.server_ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
@@ -134,7 +140,7 @@ def kserve_handler(manager: ModelManager, sequence_extension: bool) -> grpc.Gene
         ),
         "ModelInfer": _unary(service.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-            _stream_infer,
+            models_stream_infer if service.sequence_extension else _graph_stream_infer,
             request_deserializer=pb.ModelInferRequest.FromString,
             response_serializer=pb.ModelStreamInferResponse.SerializeToString,
         ),

@@ -11,7 +11,8 @@ import grpc
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.dataplane.metadata import metadata_response, status_response
 from helpers.model_server.dataplane.predict import run_predict
-from helpers.model_server.grpc_api.kserve_service import kserve_handler
+from helpers.model_server.grpc_api.kserve_service import KServeService, kserve_handler
+from helpers.model_server.grpc_api.streams import OpenStreams
 from helpers.model_server.grpc_api.tensors import PROTO_INPUTS, fill_proto, fill_sequence_id
 from helpers.model_server.protocol.protos import (
     get_model_metadata_pb2,
@@ -112,8 +113,11 @@ def start_grpc_server(
     port: int,
     threads: int,
     kserve_sequence_extension: bool = False,
+    streams: OpenStreams | None = None,
 ) -> grpc.Server:
-    """Start a gRPC server (TFS and KServe v2) on every address; raises OSError if a bind fails."""
+    """Start a gRPC server (TFS and KServe v2) on every address; raises OSError if a bind fails.
+
+    `streams` holds the open ModelStreamInfer calls (with the sequence extension), for a drain."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=[
@@ -126,7 +130,8 @@ def start_grpc_server(
         PredictionService(manager), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-    server.add_generic_rpc_handlers((kserve_handler(manager, kserve_sequence_extension),))
+    kserve = KServeService(manager, kserve_sequence_extension, streams or OpenStreams())
+    server.add_generic_rpc_handlers((kserve_handler(kserve),))
     for address in addresses:
         host = f"[{address}]" if ":" in address else address
         if server.add_insecure_port(f"{host}:{port}") == 0:
