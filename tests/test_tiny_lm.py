@@ -1,13 +1,19 @@
 """The tiny decoder and its Optimum-Intel style export, against Keras recomputing the prefix."""
 
+import ast
+import json
+from pathlib import Path
+
 import numpy as np
 import openvino as ov
 import pytest
 from openvino._offline_transformations import stateful_to_stateless_transformation
 
+from helpers.llm import export
 from helpers.llm.decoder import cache_names, empty_cache, keras_greedy, keras_logits
 from helpers.llm.recipe import build_tiny_lm
 from helpers.llm.vocabulary import EOS_TOKEN_ID, VOCABULARY, build_tokenizers, token_texts
+from helpers.paths import REPO_ROOT
 from tests.llm_loops import F32, stateful_greedy, stateless_greedy, step_inputs
 
 PROMPTS = [[49, 32, 51, 52, 53, 33], [7, 1, 40]]
@@ -163,3 +169,26 @@ def test_tokenizer_ir_matches_the_vocabulary_and_gives_an_attention_mask():
     text = core.compile_model(detokenizer)(np.array([ids]))[0]
     assert list(text) == [token_texts(ids)] == ["hello, how are you?"]
     assert tokenizer.get_rt_info("eos_token_id").astype(int) == EOS_TOKEN_ID
+
+
+def top_level(source: str) -> dict[str, ast.stmt]:
+    """Functions by name, and module constants by their assigned name."""
+    found: dict[str, ast.stmt] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            found[node.name] = node
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            found[node.targets[0].id] = node
+    return found
+
+
+def test_notebook_07_teaches_the_export_functions_exactly_as_helpers_define_them():
+    notebook = json.loads((REPO_ROOT / "notebooks/07_stateful_text_generation.ipynb").read_text())
+    in_cells: dict[str, ast.stmt] = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            in_cells.update(top_level("".join(cell["source"])))
+    in_module = top_level(Path(export.__file__).read_text())
+    names = ["fuse_attention", "name_ports", "fuse_beam_idx", "add_state_initializers"]
+    for name in [*names, "LOGITS", "BEAM_IDX"]:
+        assert ast.dump(in_cells[name]) == ast.dump(in_module[name]), name

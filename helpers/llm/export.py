@@ -36,11 +36,7 @@ def fuse_attention(ov_model: ov.Model) -> ov.Model:
 
 
 def name_ports(ov_model: ov.Model, keras_outputs: list[str], config: DecoderConfig) -> ov.Model:
-    """Name the outputs logits, present.{i}.key|value by the Keras output names, not list order.
-
-    `keras_outputs` are `keras_model.outputs[i].name`: converted outputs keep those names but
-    come back in another order, so pairing by position would mis-pair past and present.
-    """
+    """Name the outputs logits, present.{i}.key|value by the Keras output names, not list order."""
     wanted = [LOGITS, *(present for _, present in cache_names(config))]
     for keras_name, name in zip(keras_outputs, wanted, strict=True):
         port = ov_model.output(keras_name)
@@ -72,10 +68,7 @@ def state_map(config: DecoderConfig) -> dict[str, str]:
 
 
 def add_state_initializers(ov_model: ov.Model) -> ov.Model:
-    """Give every ReadValue the initializer zeros[B, heads, 0, head_size], B read from input_ids.
-
-    Without it the variable starts with batch 0, and the first step fails in a Concat shape check.
-    """
+    """Give every ReadValue the initializer zeros[B, heads, 0, head_size], B read from input_ids."""
     shape_of_ids = opset13.shape_of(ov_model.input("input_ids"), "i64")
     batch = opset13.gather(shape_of_ids, opset13.constant([0]), opset13.constant(0))
     for op in ov_model.get_ops():
