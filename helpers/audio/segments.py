@@ -35,3 +35,8 @@ def speech_segments(
     if start is not None:
         segments.append((start * CHUNK_SECONDS, (len(probabilities) - quiet) * CHUNK_SECONDS))
     return segments
+
+
+def rounded(segments: list[tuple[float, float]], digits: int = 2) -> list[tuple[float, float]]:
+    """Segments with their times rounded, for printing."""
+    return [(round(begin, digits), round(end, digits)) for begin, end in segments]

@@ -3,6 +3,7 @@
 Used by notebook 06 (the whole file) and by its streaming widget (the last few seconds).
 """
 
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -39,9 +40,8 @@ def draw_vad(
 def vad_figure(
     audio: np.ndarray, probabilities: np.ndarray, segments: list[tuple[float, float]], title: str
 ) -> Figure:
-    """A two-panel figure of `draw_vad` with a title."""
-    figure = Figure(figsize=(10, 4), dpi=80, layout="constrained")
-    axes = figure.subplots(2, 1, sharex=True)
+    """A two-panel pyplot figure of `draw_vad` with a title."""
+    figure, axes = plt.subplots(2, 1, sharex=True, figsize=(10, 4), layout="constrained")
     draw_vad((axes[0], axes[1]), audio, probabilities, segments)
     figure.suptitle(title)
     return figure
