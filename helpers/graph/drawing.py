@@ -1,8 +1,9 @@
 """Draw an ov.Model as a layered graph with matplotlib, highlighting ReadValue/Assign.
 
-Taught in notebook 01, which draws the summator with it.
+Taught in notebook 01, which draws the summator with it; notebooks 02, 03, 04 and 07 draw theirs.
 """
 
+import re
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -10,6 +11,7 @@ import openvino as ov
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.path import Path
 
 from helpers.graph.inspection import STATE_OPS
 
@@ -86,9 +88,53 @@ def _centre(node: PlacedNode) -> tuple[float, float]:
     return node.column * 2.2, node.row * 1.1
 
 
+def shown_name(name: str, type_name: str) -> str:
+    """The name shown under the type; none for a generated one (Constant_10905 differs per run)."""
+    if re.fullmatch(rf"(.*/)?{re.escape(type_name)}_\d+", name):
+        return ""
+    return name if len(name) <= 16 else name[:15] + "…"
+
+
+def _points_per_unit(ax: Axes) -> float:
+    """How many typographic points one data unit spans once the axes' aspect is applied."""
+    ax.apply_aspect()
+    (x0, _), (x1, _) = ax.transData.transform([(0.0, 0.0), (1.0, 0.0)])
+    return float(x1 - x0) * 72.0 / ax.figure.dpi
+
+
+def _fitting_font_size(label: str, points_per_unit: float) -> float:
+    """The largest font size (at most 8 pt) at which `label`'s lines fit inside a box."""
+    lines = label.split("\n")
+    widest = max(len(line) for line in lines)
+    by_width = 0.92 * BOX_WIDTH * points_per_unit / (0.58 * max(widest, 1))
+    by_height = 0.95 * BOX_HEIGHT * points_per_unit / (1.15 * len(lines))
+    return min(8.0, by_width, by_height)
+
+
+def _state_loop_path(assign: PlacedNode, read: PlacedNode, bottom: float, index: int) -> Path:
+    """From Assign's right side down to `bottom`, across, and up into ReadValue's left side.
+
+    The vertical legs run in the gaps between columns (the `index`-th loop a little further out),
+    so a loop crosses edges but no box, and two loops do not overlap.
+    """
+    (xa, ya), (xr, yr) = _centre(assign), _centre(read)
+    right, left = xa + BOX_WIDTH / 2 + 0.15 + 0.12 * index, xr - BOX_WIDTH / 2 - 0.15 - 0.12 * index
+    corners = [(xa + BOX_WIDTH / 2, ya), (right, ya), (right, bottom), (left, bottom), (left, yr)]
+    return Path([*corners, (xr - BOX_WIDTH / 2, yr)])
+
+
 def plot_model_graph(model: ov.Model, ax: Axes, title: str | None = None) -> dict[str, PlacedNode]:
-    """Draw `model` on `ax` (data flows left to right; the dashed arrow is the state's loop)."""
+    """Draw `model` on `ax` (data flows left to right; a dashed loop under it is a Variable)."""
     placed = place_nodes(model)
+    links = variable_links(model)
+    xs = [_centre(n)[0] for n in placed.values()]
+    ys = [_centre(n)[1] for n in placed.values()]
+    loop_bottoms = [min(ys) - BOX_HEIGHT / 2 - 0.35 - 0.6 * k for k in range(len(links))]
+    ax.set_xlim(min(xs) - BOX_WIDTH, max(xs) + BOX_WIDTH)
+    ax.set_ylim(min([min(ys) - BOX_HEIGHT, *loop_bottoms]) - 0.45, max(ys) + 0.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    points_per_unit = _points_per_unit(ax)
     for op in model.get_ordered_ops():
         for port in op.inputs():
             source = placed[port.get_source_output().get_node().get_friendly_name()]
@@ -116,15 +162,15 @@ def plot_model_graph(model: ov.Model, ax: Axes, title: str | None = None) -> dic
                 label=node.name,
             )
         )
-        short_name = node.name if len(node.name) <= 14 else node.name[:13] + "…"
-        ax.text(x, y, f"{node.type_name}\n{short_name}", ha="center", va="center", fontsize=8)
-    for assign, read, variable_id in variable_links(model):
-        (x0, y0), (x1, y1) = _centre(placed[assign]), _centre(placed[read])
+        label = "\n".join(filter(None, [node.type_name, shown_name(node.name, node.type_name)]))
+        size = _fitting_font_size(label, points_per_unit)
+        ax.text(x, y, label, ha="center", va="center", fontsize=size)
+    for index, ((assign, read, variable_id), bottom) in enumerate(
+        zip(links, loop_bottoms, strict=True)
+    ):
         ax.add_patch(
             FancyArrowPatch(
-                (x0, y0 - BOX_HEIGHT / 2),
-                (x1, y1 - BOX_HEIGHT / 2),
-                connectionstyle="arc3,rad=-0.35",
+                path=_state_loop_path(placed[assign], placed[read], bottom, index),
                 arrowstyle="-|>",
                 mutation_scale=14,
                 linestyle="--",
@@ -132,21 +178,16 @@ def plot_model_graph(model: ov.Model, ax: Axes, title: str | None = None) -> dic
                 linewidth=1.6,
             )
         )
+        (xa, _), (xr, _) = _centre(placed[assign]), _centre(placed[read])
         ax.text(
-            (x0 + x1) / 2,
-            min(y0, y1) - 0.85,
-            f"variable '{variable_id}'\n(next inference)",
+            (xa + xr) / 2,
+            bottom - 0.06,
+            f"variable '{variable_id}' (to the next inference)",
             ha="center",
             va="top",
-            fontsize=8,
+            fontsize=min(8.0, 0.3 * points_per_unit),
             color="#e76f51",
         )
-    xs = [_centre(n)[0] for n in placed.values()]
-    ys = [_centre(n)[1] for n in placed.values()]
-    ax.set_xlim(min(xs) - BOX_WIDTH, max(xs) + BOX_WIDTH)
-    ax.set_ylim(min(ys) - 1.9, max(ys) + 0.6)
-    ax.set_aspect("equal")
-    ax.axis("off")
     if title:
         ax.set_title(title)
     return placed
@@ -155,6 +196,7 @@ def plot_model_graph(model: ov.Model, ax: Axes, title: str | None = None) -> dic
 def model_graph_figure(model: ov.Model, title: str | None = None) -> Figure:
     """Return a new figure with `model` drawn on it, sized to the graph."""
     columns = max(layer_columns(model).values()) + 1
-    figure, ax = plt.subplots(figsize=(max(6.0, 1.9 * columns), 3.0))
+    loops = len(variable_links(model))
+    figure, ax = plt.subplots(figsize=(max(6.0, 1.9 * columns), 2.6 + 0.4 * loops))
     plot_model_graph(model, ax, title)
     return figure
