@@ -1,6 +1,6 @@
 """Write a model repository as OVMS reads it: `<repo>/<name>/<version>/model.xml`, and config.json.
 
-Taught in notebook 05 and used again in 06; also by the launcher, the tests and the benchmarks.
+Taught in notebook 09 and used again in 10 and 11; also by the launcher, tests and benchmarks.
 """
 
 import json

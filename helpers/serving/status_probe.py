@@ -1,7 +1,7 @@
 """Ask a model server for the version states of a model: TF Serving's gRPC GetModelStatus.
 
-Used by the launcher to wait until a started server is ready (notebooks 05 and 06); notebook 05
-writes the same call out by hand. The TF Serving messages are imported by the first probe, not with
+Used by the launcher to wait until a started server is ready (notebooks 09 to 12), as notebook
+09 explains. The TF Serving messages are imported by the first probe, not with
 this module, so that importing the launcher stays cheap. In a process that has not imported
 TensorFlow, that import runs `tensorflow/__init__.py` (seconds) unless the light namespace of
 `helpers.model_server.process.light_tensorflow` was installed first, as the benchmarks do. This

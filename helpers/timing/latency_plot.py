@@ -1,6 +1,6 @@
 """Bar charts of per-step latency: median with a bar to the 90th percentile.
 
-Used in notebooks 02 to 06, one chart per timing comparison.
+Used in the notebooks that time calls (02, 03, 06, 09, 11, 12), one chart per comparison.
 """
 
 import matplotlib.pyplot as plt

@@ -1,6 +1,6 @@
 """Per-step timing for small inference calls, robust enough for notebooks on a busy laptop.
 
-Used in notebooks 02 to 06 (and by benchmarks/serving_bench.py); 02 and 03 time pairs alternately.
+Used in notebooks 02, 03, 06, 09, 11 and 12 and by the benchmarks; pairs are timed alternately.
 """
 
 import time

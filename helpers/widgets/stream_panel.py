@@ -1,6 +1,6 @@
 """A live view of a recorded forecast stream: play/pause, speed and sequence, actual vs forecast.
 
-Used in notebook 06 to replay what the clients saw. The panel only moves when its Play control is
+Used in notebook 11 to replay what the clients saw. The panel only moves when its Play control is
 pressed in the browser (the animation runs in the front end), so executing the cell draws one frame
 and nothing more. Code can drive it by setting the Play control's value, which is what the
 notebook's tests do. Frames are PNG images in an `Image` widget: one message per frame, and no
@@ -67,6 +67,7 @@ def draw_frame(
     low, high = float(recording.actual.min()), float(recording.actual.max())
     ax.set_ylim(low - 0.2, high + 0.6)
     ax.set_xlabel("step")
+    ax.set_ylabel("sensor value")
     ax.legend(loc="upper left", ncols=2)
 
 

@@ -1,4 +1,4 @@
-"""A progress bar that follows Keras training, one step per epoch. Used in notebook 06.
+"""A progress bar that follows Keras training, one step per epoch. Used in notebook 11.
 
 Importing this module imports TensorFlow (through `helpers.models.keras_forecaster`).
 """
