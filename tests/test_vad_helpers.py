@@ -1,10 +1,14 @@
-"""Segments from probabilities, the VAD figure and the streaming panel (driven from code)."""
+"""Segments from probabilities, the figures, the state path and the streaming panel (from code)."""
 
+import matplotlib.pyplot as plt
 import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
 import pytest
 
 from helpers.audio.files import CHUNK_SECONDS
 from helpers.audio.segments import speech_segments
+from helpers.audio.state_path import plot_state_path, state_path
 from helpers.audio.vad_figure import vad_figure
 from helpers.audio.vad_stream_panel import CHUNKS_PER_FRAME, VadStreamPanel
 
@@ -63,3 +67,18 @@ def test_the_panel_streams_each_chunk_once_and_rewinds_with_a_reset():
     panel.play.value = 3
     assert model.resets == 1 and model.calls == 2 * CHUNKS_PER_FRAME + 3
     assert panel.probabilities == [0.0, 1.0, 0.0] and "silence" in panel.status.value
+
+
+def test_state_path_keeps_only_the_operations_between_source_and_sink():
+    x = ops.parameter([1, 2], np.float32, name="x")
+    state = ops.parameter([1, 2], np.float32, name="state")
+    new_state = ops.relu(ops.add(state, x))
+    side = ops.sigmoid(x)
+    state_out = ops.result(new_state)
+    model = ov.Model([state_out, ops.result(side)], [x, state])
+    path = state_path(model, state, state_out)
+    assert [op.get_type_name() for op in path] == ["Parameter", "Add", "Relu", "Result"]
+    figure = plt.figure()
+    plot_state_path(figure.add_subplot(), path, "t")
+    assert len(figure.axes[0].patches) == 4 + 3  # four boxes, three arrows
+    plt.close(figure)
