@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.model_server.config.control_inputs import (
+    ControlInput,
+    ControlInputError,
+    parse_control_inputs,
+)
 from helpers.serving.protocol import UINT32_MAX
 
 log = logging.getLogger("model_server.config")
@@ -27,6 +32,9 @@ BATCHING_NEEDS_STATEFUL = "Sequence batching requires a stateful model"
 BATCHING_INVALID = (
     "sequence_batching needs max_batch_size (an integer >= 1) and optionally "
     "max_queue_delay_microseconds (an integer >= 0)"
+)
+CONTROL_INPUTS_NEED_STATEFUL = (
+    "Sequence control inputs require a stateful model (the model itself may have no state)"
 )
 
 
@@ -87,19 +95,36 @@ class SequenceBatching:
     max_queue_delay_microseconds: int = 0
 
 
-def parse_sequence_batching(value: object) -> SequenceBatching | None:
-    """The config.json `sequence_batching` object, or None when absent."""
+def parse_sequence_batching(
+    value: object,
+) -> tuple[SequenceBatching | None, tuple[ControlInput, ...]]:
+    """The config.json `sequence_batching` object: batching (None: off) and control inputs.
+
+    `max_batch_size` turns batching on; it may be left out when `control_input` is given.
+    """
     if value is None:
-        return None
-    keys = {"max_batch_size", "max_queue_delay_microseconds"}
-    if not isinstance(value, dict) or not set(value) <= keys or "max_batch_size" not in value:
+        return None, ()
+    keys = {"max_batch_size", "max_queue_delay_microseconds", "control_input"}
+    if not isinstance(value, dict) or not set(value) <= keys:
+        raise ModelConfigError(BATCHING_INVALID)
+    controls: tuple[ControlInput, ...] = ()
+    if "control_input" in value:
+        try:
+            controls = parse_control_inputs(value["control_input"])
+        except ControlInputError as error:
+            raise ModelConfigError(str(error)) from error
+        if "max_batch_size" not in value:
+            if "max_queue_delay_microseconds" in value:
+                raise ModelConfigError(BATCHING_INVALID)
+            return None, controls
+    if "max_batch_size" not in value:
         raise ModelConfigError(BATCHING_INVALID)
     size, delay = value["max_batch_size"], value.get("max_queue_delay_microseconds", 0)
     if any(not isinstance(v, int) or isinstance(v, bool) for v in (size, delay)):
         raise ModelConfigError(BATCHING_INVALID)
     if size < 1 or delay < 0:
         raise ModelConfigError(BATCHING_INVALID)
-    return SequenceBatching(size, delay)
+    return SequenceBatching(size, delay), controls
 
 
 @dataclass(frozen=True)
@@ -120,6 +145,7 @@ class ModelConfig:
     low_latency_transformation: bool = False
     max_sequence_number: int = DEFAULT_MAX_SEQUENCE_NUMBER
     sequence_batching: SequenceBatching | None = None  # an extension; None = off (OVMS)
+    control_inputs: tuple[ControlInput, ...] = ()  # an extension: Triton's control inputs
 
     def __hash__(self) -> int:
         """Hash by name (the dict fields are not hashable; equality still compares everything)."""
@@ -170,10 +196,13 @@ def model_config_from_entry(entry: dict[str, Any], config_dir: Path) -> ModelCon
     if not base.is_absolute():
         base = config_dir / base
     policy = entry.get("model_version_policy")
-    batching = parse_sequence_batching(entry.get("sequence_batching"))
+    batching, controls = parse_sequence_batching(entry.get("sequence_batching"))
     if batching is not None and not stateful:
         log.error("Sequence batching was set for non stateful model %s.", name)
         raise ModelConfigError(BATCHING_NEEDS_STATEFUL)
+    if controls and not stateful:
+        log.error("Sequence control inputs were set for non stateful model %s.", name)
+        raise ModelConfigError(CONTROL_INPUTS_NEED_STATEFUL)
     return ModelConfig(
         name=name,
         base_path=base,
@@ -189,4 +218,5 @@ def model_config_from_entry(entry: dict[str, Any], config_dir: Path) -> ModelCon
         low_latency_transformation=entry.get("low_latency_transformation", False),
         max_sequence_number=entry.get("max_sequence_number", DEFAULT_MAX_SEQUENCE_NUMBER),
         sequence_batching=batching,
+        control_inputs=controls,
     )

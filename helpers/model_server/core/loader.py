@@ -14,6 +14,7 @@ from openvino import passes
 from helpers.model_server.config.model_config import DYNAMIC_ON_STATEFUL, ModelConfig
 from helpers.model_server.config.repository import find_model_file
 from helpers.model_server.core.batching_loader import BatchingError, load_batcher
+from helpers.model_server.core.control_filler import ControlFiller, ControlInputMismatch
 from helpers.model_server.core.infer_pool import InferPool, InferSlot
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
@@ -155,6 +156,7 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
     # every request of that compiled model; a dynamic model's slots then recompile (rare, slow).
     dynamic = not all(spec.is_static for spec in inputs.values())
     recompile = (lambda: _compile_version(core, config, version)) if dynamic else None
+    controls = _control_filler(config, inputs)
     count = _nireq(compiled, config.nireq)
     slots = [InferSlot(compiled, inputs, outputs, recompile) for _ in range(count)]
     sequences = None
@@ -162,7 +164,29 @@ def load_servable(core: ov.Core, config: ModelConfig, version: int) -> Servable:
         sequences = SequenceManager(
             config.max_sequence_number, f"{config.name}, version: {version}"
         )
-    return Servable(config.name, version, inputs, outputs, InferPool(slots), sequences)
+    served = _without_controls(inputs, controls)
+    pool = InferPool(slots)
+    return Servable(config.name, version, served, outputs, pool, sequences, None, controls)
+
+
+def _control_filler(config: ModelConfig, inputs: dict[str, TensorSpec]) -> ControlFiller | None:
+    """The version's control-input filler (ours), None without control inputs; LoadError if
+    the model cannot take them."""
+    if not config.control_inputs:
+        return None
+    try:
+        return ControlFiller(config.control_inputs, inputs)
+    except ControlInputMismatch as error:
+        raise LoadError(str(error)) from error
+
+
+def _without_controls(
+    inputs: dict[str, TensorSpec], controls: ControlFiller | None
+) -> dict[str, TensorSpec]:
+    """The inputs a client sends and metadata lists: the control inputs are the server's."""
+    if controls is None:
+        return inputs
+    return {name: spec for name, spec in inputs.items() if name not in controls.names}
 
 
 def _load_batched(core: ov.Core, config: ModelConfig, version: int) -> Servable:
@@ -171,6 +195,7 @@ def _load_batched(core: ov.Core, config: ModelConfig, version: int) -> Servable:
     model = _prepared_model(core, config, version)
     inputs = _specs(model.inputs, model.inputs)
     outputs = _specs(model.outputs, model.outputs)
+    controls = _control_filler(config, inputs)
     try:
         batcher = load_batcher(core, model, config.target_device, _plugin_config(config), config)
     except BatchingError as error:
@@ -185,7 +210,10 @@ def _load_batched(core: ov.Core, config: ModelConfig, version: int) -> Servable:
         config.sequence_batching.max_queue_delay_microseconds,
     )
     sequences = SequenceManager(config.max_sequence_number, f"{config.name}, version: {version}")
-    return Servable(config.name, version, inputs, outputs, InferPool([]), sequences, batcher)
+    served = _without_controls(inputs, controls)
+    return Servable(
+        config.name, version, served, outputs, InferPool([]), sequences, batcher, controls
+    )
 
 
 def _compile_version(core: ov.Core, config: ModelConfig, version: int) -> ov.CompiledModel:

@@ -8,8 +8,13 @@ import logging
 import numpy as np
 
 from helpers.model_server.core.batcher import SequenceBatcher
+from helpers.model_server.core.control_filler import ControlFiller
 from helpers.model_server.core.infer_pool import InferPool, InferSlot
-from helpers.model_server.core.sequences import Sequence, SequenceManager
+from helpers.model_server.core.sequences import (
+    ExtendedSequenceRequest,
+    Sequence,
+    SequenceManager,
+)
 from helpers.model_server.protocol.signature import TensorSpec
 from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
@@ -32,6 +37,7 @@ class Servable:
         pool: InferPool,
         sequences: SequenceManager | None,
         batcher: SequenceBatcher | None = None,
+        controls: ControlFiller | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -41,6 +47,7 @@ class Servable:
         self.sequences = sequences
         self.stateful = sequences is not None
         self.batcher = batcher  # sequence batching (an extension), or None
+        self.controls = controls  # Triton's control inputs (an extension), or None
 
     def infer(self, arrays: dict[str, np.ndarray]) -> Outputs:
         """Run a stateless request (OpenVINO state, if any, is left as it is, like OVMS)."""
@@ -56,12 +63,24 @@ class Servable:
         """Run a stateful request: manager step, then restore, infer and save under the
         sequence's own lock (the manager lock is not held while waiting for it)."""
         assert self.sequences is not None
+        name = request.name if isinstance(request, ExtendedSequenceRequest) else None
+        if self.controls is not None and (name is not None or request.sequence_id):
+            self.controls.check_sequence_id(name if name is not None else request.sequence_id)
         sequence = self.sequences.claim(request)
         ending = request.control == Control.SEQUENCE_END
         try:
             with sequence.lock:
                 if sequence.removed:
                     raise ServingError(Code.SEQUENCE_MISSING)
+                if self.controls is not None:
+                    starting = request.control == Control.SEQUENCE_START
+                    one_shot = isinstance(request, ExtendedSequenceRequest) and request.one_shot
+                    arrays = self.controls.filled(
+                        arrays,
+                        starting,
+                        ending or one_shot,
+                        name if name is not None else sequence.sequence_id,
+                    )
                 if self.batcher is not None:
                     outputs = self.batcher.step(sequence, arrays, request.control)
                 else:

@@ -226,6 +226,8 @@ def kserve_infer(
         if not sequence_extension:
             raise ServingError(Code.NOT_IMPLEMENTED)
         sequence_request = sequence_request_from_parameters(request.parameters)
+    if servable.controls is not None:
+        servable.controls.refuse_sent({tensor.name for tensor in request.inputs})
     arrays = decode_inputs(servable.inputs, request.inputs, request.raw_input_contents)
     sequence_id: int | str | None = None
     if sequence_request is None:

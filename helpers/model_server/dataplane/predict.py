@@ -55,7 +55,10 @@ def run_predict(
     sequence_request, special_count = None, 0
     if servable.stateful:
         sequence_request, special_count = decoder.special_inputs(decoded)
-    check_input_names(servable.inputs, decoder.input_names(decoded), special_count)
+    sent = decoder.input_names(decoded)
+    if servable.controls is not None:
+        servable.controls.refuse_sent(sent)
+    check_input_names(servable.inputs, sent, special_count)
     arrays = {
         input_name: decoder.array(decoded, spec) for input_name, spec in servable.inputs.items()
     }

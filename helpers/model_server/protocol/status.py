@@ -123,6 +123,12 @@ class Code(Enum):
         400,
     )
     INVALID_SEQUENCE_PARAMETER = ("Invalid sequence parameter", G.INVALID_ARGUMENT, 400)
+    # Ours: Triton's sequence control inputs, which the server fills.
+    CONTROL_INPUT_SENT = (
+        "Sequence control inputs are filled by the server and must not be sent",
+        G.INVALID_ARGUMENT,
+        400,
+    )
     INTERNAL_ERROR = ("Internal server error", G.INTERNAL, 500)
     OV_INTERNAL_INFERENCE_ERROR = ("Internal inference error", G.INTERNAL, 500)
 

@@ -1,8 +1,9 @@
-"""The TFS REST API (`/v1/models/...`): predict, metadata and status, routed with the admin routes.
+"""The TFS REST API (`/v1/models/...`, `/v1/config`): predict, metadata, model and config status.
 
 Part of the model server taught in notebook 05 and used in notebook 06.
 """
 
+import json
 import re
 from functools import partial
 from typing import Any
@@ -24,9 +25,17 @@ from helpers.model_server.rest_api.http import (
 )
 from helpers.model_server.rest_api.kserve import PREFIX as KSERVE_PREFIX
 from helpers.model_server.rest_api.kserve import kserve_route
-from helpers.model_server.rest_api.routing import Request, Route, json_route, route_by_prefix
+from helpers.model_server.rest_api.routing import (
+    Reply,
+    Request,
+    Route,
+    error_reply,
+    json_route,
+    route_by_prefix,
+)
 
 TFS_METHODS = ("GET", "POST")
+CONFIG_STATUS_PATH = "/v1/config"
 ADMIN_METHODS = ("GET", "POST", "DELETE")  # others are http.server's 501, as they always were
 _URL = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,19}))?(?P<action>/metadata|:predict)?$"
@@ -66,6 +75,36 @@ def _in_field_order(descriptor: Descriptor, as_dict: dict[str, Any]) -> dict[str
     return ordered
 
 
+def config_status_text(manager: ModelManager) -> str:
+    """`GET /v1/config` as OVMS writes it: each model's GetModelStatus JSON (1-space indent) under
+    its name, models by name, `{}` when none; a model without versions is left out."""
+    parts = []
+    for name in sorted(manager.models):
+        if not manager.status(name):
+            continue
+        status = json.dumps(rest_status(manager, name, 0), indent=1)
+        parts.append(f'"{name}" : \n{status}')
+    return "{\n" + ",\n".join(parts) + "\n}" if parts else "{}"
+
+
+def config_status_route(manager: ModelManager) -> Route:
+    """The `/v1/config` prefix: GET is the config status; other methods and longer paths get
+    OVMS's errors."""
+
+    def route(request: Request) -> Reply:
+        if request.path != CONFIG_STATUS_PATH:
+            return tfs_route(request)
+        if request.method not in TFS_METHODS:
+            return tfs_route(request)  # the TFS API's own answer to an unknown method
+        if request.method != "GET":
+            error = ServingError(Code.REST_UNSUPPORTED_METHOD)
+            return error_reply(error.code.http_code, str(error))
+        return Reply(200, config_status_text(manager).encode())
+
+    tfs_route = json_route(partial(tfs_answer, manager), TFS_METHODS)
+    return route
+
+
 def tfs_answer(manager: ModelManager, request: Request) -> dict[str, Any]:
     """Match a `/v1/models/...` URL and run the matching call (GET and POST)."""
     match = _URL.match(request.path)
@@ -101,6 +140,7 @@ def rest_routes(
 
     return {
         "": json_route(partial(tfs_answer, manager), TFS_METHODS),
+        CONFIG_STATUS_PATH: config_status_route(manager),
         ADMIN_PREFIX: json_route(admin, ADMIN_METHODS),
         KSERVE_PREFIX: kserve_route(manager, kserve_sequence_extension),
     }
