@@ -47,6 +47,13 @@ def test_the_speech_file_is_about_ten_seconds_of_16_khz_audio_with_silence_and_s
     assert np.abs(audio).max() > 0.1
 
 
+def test_the_pause_between_the_sentences_holds_the_scripts_1_2_seconds_of_digital_silence():
+    quiet = np.abs(read_wav(SPEECH_WAV)) == 0.0
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))  # where silence starts or stops
+    runs = [(b - a) / SAMPLE_RATE for a, b in zip(edges[1::2], edges[2::2], strict=False)]
+    assert 1.2 <= max(runs) < 2.0  # 1.2 s added, plus espeak-ng's own silence around speech
+
+
 def test_split_chunks_pads_the_last_chunk_with_zeros():
     chunks = split_chunks(np.arange(1, 1001, dtype=np.float32))
     assert chunks.shape == (2, 512)
