@@ -4,7 +4,8 @@ The file is committed, so notebooks and tests never download audio. To remake it
 Ubuntu: `sudo apt-get install -y espeak-ng sox`, then `python -m tools.make_speech_audio`.
 espeak-ng (voice en-us) speaks each sentence at its own rate; sox pads it with silence, joins the
 parts and resamples to 16 kHz. The layout: 0.6 s silence, sentence 1 at 150 words per minute,
-1.2 s silence, sentence 2 at 140 words per minute, 0.8 s silence (about 10 s in all). The level is
+1.2 s silence, sentence 2 at 140 words per minute, 0.8 s silence (about 11 s in all; espeak-ng
+adds a little silence of its own around each sentence). The level is
 lowered by 1 dB and sox's dither is off (`-D`), so resampling never clips and the file is the same
 on every run.
 """
