@@ -30,9 +30,9 @@ from helpers.model_server.grpc_api.service import start_grpc_server
 from helpers.model_server.grpc_api.streams import OpenStreams
 from helpers.model_server.process.logs import configure_logging
 from helpers.model_server.process.parent_watch import watch_parent
+from helpers.model_server.protocol.wire import VersionState
 from helpers.model_server.rest_api.http import DRAIN_SECONDS
 from helpers.model_server.rest_api.service import start_rest_server
-from helpers.serving.protocol import VersionState
 
 log = logging.getLogger("model_server.server")
 

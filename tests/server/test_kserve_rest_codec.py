@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import rapidjson
 
-from helpers.model_server.dataplane.kserve import KServeResult
+from helpers.model_server.dataplane.kserve_messages import KServeResult
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.rest_api.kserve import kserve_route
-from helpers.model_server.rest_api.kserve_json import (
+from helpers.model_server.rest_api.kserve.json_text import (
     JsonParseError,
     JsonTooDeep,
     compact,
@@ -23,15 +22,16 @@ from helpers.model_server.rest_api.kserve_json import (
     parse_json,
     pretty,
 )
-from helpers.model_server.rest_api.kserve_request import decode_infer, header_length
-from helpers.model_server.rest_api.kserve_response import render_error, render_infer
-from helpers.model_server.rest_api.kserve_routes import (
+from helpers.model_server.rest_api.kserve.request import decode_infer, header_length
+from helpers.model_server.rest_api.kserve.response import render_error, render_infer
+from helpers.model_server.rest_api.kserve.service import kserve_route
+from helpers.model_server.rest_api.kserve.status import RestCode, RestError, http_status
+from helpers.model_server.rest_api.kserve.urls import (
     Route,
     is_path_escaped,
     match_route,
     url_decode,
 )
-from helpers.model_server.rest_api.kserve_status import RestCode, RestError, http_status
 from helpers.model_server.rest_api.routing import Request
 from helpers.serving.protocol import VersionState
 

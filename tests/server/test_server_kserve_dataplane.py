@@ -16,11 +16,11 @@ from helpers.model_server.core.sequences import (
 )
 from helpers.model_server.core.servable import Servable
 from helpers.model_server.dataplane.kserve import (
-    KServeInput,
     kserve_model_metadata,
     kserve_model_ready,
     parse_version,
 )
+from helpers.model_server.dataplane.kserve_messages import KServeInput
 from helpers.model_server.dataplane.kserve_sequences import sequence_request_from_parameters
 from helpers.model_server.dataplane.kserve_validation import decode_inputs
 from helpers.model_server.protocol.dtypes import BY_NUMPY

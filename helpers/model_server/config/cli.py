@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-from helpers.serving.protocol import UINT32_MAX
+from helpers.model_server.protocol.wire import UINT32_MAX
 
 EX_USAGE = 64
 _TRUE = re.compile(r"^(t|T)(rue)?$|^1$")

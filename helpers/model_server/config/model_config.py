@@ -14,7 +14,7 @@ from helpers.model_server.config.control_inputs import (
     ControlInputError,
     parse_control_inputs,
 )
-from helpers.serving.protocol import UINT32_MAX
+from helpers.model_server.protocol.wire import UINT32_MAX
 
 log = logging.getLogger("model_server.config")
 

@@ -19,7 +19,7 @@ import numpy as np
 from helpers.model_server.core.batch_runner import BatchRunner, Outputs, Row
 from helpers.model_server.core.sequences import Sequence
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.serving.protocol import Control
+from helpers.model_server.protocol.wire import Control
 
 log = logging.getLogger("model_server.batching")
 

@@ -15,7 +15,7 @@ from helpers.model_server.core.loader import LoadError, load_servable
 from helpers.model_server.core.sequences import SequenceManager
 from helpers.model_server.core.servable import Servable
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.serving.protocol import VersionState
+from helpers.model_server.protocol.wire import VersionState
 
 log = logging.getLogger("model_server.manager")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from helpers.model_server.core.infer_pool import SavedState
 from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.serving.protocol import UINT64_MAX, Control
+from helpers.model_server.protocol.wire import UINT64_MAX, Control
 
 log = logging.getLogger("model_server.sequences")
 

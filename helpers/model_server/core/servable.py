@@ -18,7 +18,7 @@ from helpers.model_server.core.sequences import (
 from helpers.model_server.protocol.signature import TensorSpec
 from helpers.model_server.protocol.special_inputs import SequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.serving.protocol import Control
+from helpers.model_server.protocol.wire import Control
 
 log = logging.getLogger("model_server.servable")
 

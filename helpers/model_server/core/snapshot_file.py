@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.serving.protocol import UINT64_MAX
+from helpers.model_server.protocol.wire import UINT64_MAX
 
 MAGIC = b"OVSEQSN1"
 FORMAT = 2  # the format written

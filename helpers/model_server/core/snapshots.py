@@ -24,7 +24,7 @@ from helpers.model_server.core.snapshot_file import (
     encode,
     write_atomically,
 )
-from helpers.serving.protocol import VersionState
+from helpers.model_server.protocol.wire import VersionState
 
 log = logging.getLogger("model_server.snapshots")
 

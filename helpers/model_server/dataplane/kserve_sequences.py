@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from helpers.model_server.core.sequences import ExtendedSequenceRequest
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.serving.protocol import UINT64_MAX, Control
+from helpers.model_server.protocol.wire import UINT64_MAX, Control
 
 SEQUENCE_ID_PARAMETER = "sequence_id"
 SEQUENCE_START_PARAMETER = "sequence_start"

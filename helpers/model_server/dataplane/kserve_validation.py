@@ -11,17 +11,14 @@ tensor name twice ("input name: input name: x"), as OVMS's KFS validator writes 
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from helpers.model_server.dataplane.kserve_messages import KServeInput
 from helpers.model_server.protocol.dtypes import kserve_datatype
 from helpers.model_server.protocol.signature import DYNAMIC, TensorSpec, shape_text
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.model_server.protocol.validation import MAX_ADDRESSABLE_BYTES
-
-if TYPE_CHECKING:
-    from helpers.model_server.dataplane.kserve import KServeInput
 
 SIZE_T_MAX = 2**64 - 1
 # The numpy type of each KServe datatype's typed contents field (FP16 and BYTES have none).
@@ -45,14 +42,14 @@ def _named(name: str) -> str:
     return f"input name: {name}"
 
 
-def check_input_count(specs: Mapping[str, TensorSpec], inputs: Sequence["KServeInput"]) -> None:
+def check_input_count(specs: Mapping[str, TensorSpec], inputs: Sequence[KServeInput]) -> None:
     """OVMS's validateNumberOfTensors: at least one input, and exactly the model's count."""
     if inputs and len(inputs) == len(specs):
         return
     raise ServingError(Code.INVALID_NO_OF_INPUTS, f"Expected: {len(specs)}; Actual: {len(inputs)}")
 
 
-def check_coherency(inputs: Sequence["KServeInput"], raw: Sequence[bytes]) -> None:
+def check_coherency(inputs: Sequence[KServeInput], raw: Sequence[bytes]) -> None:
     """Raw buffers exclude typed contents (OVMS); ours: one raw buffer per input."""
     if not raw:
         return
@@ -70,7 +67,7 @@ def check_coherency(inputs: Sequence["KServeInput"], raw: Sequence[bytes]) -> No
         )
 
 
-def _find(inputs: Sequence["KServeInput"], name: str) -> int:
+def _find(inputs: Sequence[KServeInput], name: str) -> int:
     """The position of the first input with this name (its raw buffer's index), or -1."""
     for index, tensor in enumerate(inputs):
         if tensor.name == name:
@@ -78,7 +75,7 @@ def _find(inputs: Sequence["KServeInput"], name: str) -> int:
     return -1
 
 
-def check_shape(spec: TensorSpec, tensor: "KServeInput") -> None:
+def check_shape(spec: TensorSpec, tensor: KServeInput) -> None:
     """Negative dims, BYTES, precision, number of dims, batch, then the other dims."""
     label = _named(spec.name)
     shape = tensor.shape
@@ -135,7 +132,7 @@ def _check_addressable(spec: TensorSpec, shape: tuple[int, ...]) -> None:
         )
 
 
-def array_from_raw(spec: TensorSpec, tensor: "KServeInput", buffer: bytes) -> np.ndarray:
+def array_from_raw(spec: TensorSpec, tensor: KServeInput, buffer: bytes) -> np.ndarray:
     """The array of a raw input after OVMS's content-size checks."""
     dtype = spec.element.numpy
     count = _element_count(spec, tensor.shape)
@@ -152,7 +149,7 @@ def array_from_raw(spec: TensorSpec, tensor: "KServeInput", buffer: bytes) -> np
     return np.frombuffer(buffer, dtype=dtype).reshape(tensor.shape)
 
 
-def array_from_contents(spec: TensorSpec, tensor: "KServeInput") -> np.ndarray:
+def array_from_contents(spec: TensorSpec, tensor: KServeInput) -> np.ndarray:
     """The array of a typed input after OVMS's value-count check (FP16 has no typed field)."""
     count = _element_count(spec, tensor.shape)
     wire = CONTENTS_NUMPY.get(tensor.datatype)
@@ -179,7 +176,7 @@ def array_from_contents(spec: TensorSpec, tensor: "KServeInput") -> np.ndarray:
 
 
 def decode_inputs(
-    specs: Mapping[str, TensorSpec], inputs: Sequence["KServeInput"], raw: Sequence[bytes]
+    specs: Mapping[str, TensorSpec], inputs: Sequence[KServeInput], raw: Sequence[bytes]
 ) -> dict[str, np.ndarray]:
     """Every model input's checked array, in OVMS's order of checks (see the module)."""
     check_input_count(specs, inputs)

@@ -11,7 +11,7 @@ from helpers.model_server.protocol.protos import (
     meta_graph_pb2,
 )
 from helpers.model_server.protocol.signature import TensorSpec
-from helpers.serving.protocol import VersionState
+from helpers.model_server.protocol.wire import VersionState
 
 SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"

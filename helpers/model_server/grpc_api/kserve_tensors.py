@@ -6,8 +6,9 @@ Part of the model server taught in notebook 05 and used in notebook 06.
 from collections.abc import Sequence
 
 import numpy as np
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
-from helpers.model_server.dataplane.kserve import (
+from helpers.model_server.dataplane.kserve_messages import (
     KServeInput,
     KServeModelMetadata,
     KServeRequest,
@@ -94,12 +95,12 @@ def response_from_result(result: KServeResult) -> pb.ModelInferResponse:
 
 
 def _fill_tensors(
-    target: Sequence[pb.ModelMetadataResponse.TensorMetadata],
+    target: RepeatedCompositeFieldContainer[pb.ModelMetadataResponse.TensorMetadata],
     tensors: Sequence[KServeTensorMetadata],
 ) -> None:
     """Append TensorMetadata messages to a repeated field."""
     for tensor in tensors:
-        item = target.add()  # type: ignore[attr-defined]
+        item = target.add()
         item.name = tensor.name
         item.datatype = tensor.datatype
         item.shape.extend(tensor.shape)

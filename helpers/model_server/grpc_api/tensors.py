@@ -23,7 +23,7 @@ from helpers.model_server.protocol.validation import (
     check_precision,
     check_shape,
 )
-from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
+from helpers.model_server.protocol.wire import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
 
 TensorMap = Mapping[str, tensor_pb2.TensorProto]
 _DT_UINT64 = BY_NUMPY[np.dtype(np.uint64)].tf_dtype

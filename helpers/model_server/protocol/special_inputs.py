@@ -6,7 +6,7 @@ Part of the model server taught in notebook 05 and used in notebook 06.
 from dataclasses import dataclass
 
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.serving.protocol import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
+from helpers.model_server.protocol.wire import SEQUENCE_CONTROL_INPUT, SEQUENCE_ID, Control
 
 
 @dataclass(frozen=True)

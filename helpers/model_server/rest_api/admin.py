@@ -13,8 +13,8 @@ from typing import Any
 
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.sequences import Sequence, SequenceManager
+from helpers.model_server.protocol.wire import UINT64_MAX, VersionState
 from helpers.model_server.rest_api.routing import JsonError
-from helpers.serving.protocol import UINT64_MAX, VersionState
 
 ADMIN_PREFIX = "/admin/"
 INTROSPECTION_OFF = "Sequence introspection is off: start the server with --sequence_introspection"

@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from helpers.model_server.dataplane.kserve import (
+from helpers.model_server.dataplane.kserve_messages import (
     KServeModelMetadata,
     KServeResult,
     KServeServerMetadata,
     KServeTensorMetadata,
 )
 from helpers.model_server.protocol.dtypes import BY_NUMPY, kserve_datatype
-from helpers.model_server.rest_api.kserve_json import compact, pretty
-from helpers.model_server.rest_api.kserve_request import DATATYPE_SIZE
-from helpers.model_server.rest_api.kserve_status import RestCode, RestError
+from helpers.model_server.rest_api.kserve.json_text import compact, pretty
+from helpers.model_server.rest_api.kserve.request import DATATYPE_SIZE
+from helpers.model_server.rest_api.kserve.status import RestCode, RestError
 
 _JSON_DATATYPES = {
     "FP32",

@@ -17,20 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from helpers.model_server.dataplane.kserve import KServeInput, KServeRequest, ParameterValue
+from helpers.model_server.dataplane.kserve_messages import (
+    KServeInput,
+    KServeRequest,
+    ParameterValue,
+)
 from helpers.model_server.dataplane.kserve_sequences import (
     SEQUENCE_END_PARAMETER,
     SEQUENCE_ID_PARAMETER,
     SEQUENCE_START_PARAMETER,
 )
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.rest_api.kserve_json import (
+from helpers.model_server.rest_api.kserve.json_text import (
     JsonObject,
     JsonParseError,
     JsonTooDeep,
     parse_json,
 )
-from helpers.model_server.rest_api.kserve_status import RestCode, RestError
+from helpers.model_server.rest_api.kserve.status import RestCode, RestError
 
 HEADER_LENGTH = "inference-header-content-length"
 INT32_MIN, INT32_MAX, UINT32_MAX = -(2**31), 2**31 - 1, 2**32 - 1

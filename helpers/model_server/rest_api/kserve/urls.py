@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.rest_api.kserve_status import RestCode, RestError
+from helpers.model_server.rest_api.kserve.status import RestCode, RestError
 
 _MODEL = r"/v2/models/([^/]+)(?:/versions/([0-9]+))?"
 MODEL_READY = re.compile(_MODEL + r"(?:/(ready))")

@@ -1,9 +1,9 @@
 """The KServe v2 REST API (`/v2/...`) as OVMS 2026.2 serves it, as one `routing.Route`.
 
 `kserve_route(manager, sequence_extension)` answers every request whose path starts with `/v2`:
-`kserve_routes` picks the call, the data plane (`dataplane.kserve`) answers it, and
-`kserve_response` writes the body. Live, ready, model ready and OPTIONS answer 200 with an empty
-body; every error is `{"error":"..."}` with OVMS's HTTP code (`kserve_status`). Content-Type is
+`urls` picks the call, the data plane (`dataplane.kserve`) answers it, and
+`response` writes the body. Live, ready, model ready and OPTIONS answer 200 with an empty
+body; every error is `{"error":"..."}` with OVMS's HTTP code (`status`). Content-Type is
 always `application/json`.
 
 Part of the model server taught in notebook 05 and used in notebook 06.
@@ -20,15 +20,15 @@ from helpers.model_server.dataplane.kserve import (
     server_metadata,
 )
 from helpers.model_server.protocol.status import Code, ServingError
-from helpers.model_server.rest_api.kserve_request import HEADER_LENGTH, decode_infer, header_length
-from helpers.model_server.rest_api.kserve_response import (
+from helpers.model_server.rest_api.kserve.request import HEADER_LENGTH, decode_infer, header_length
+from helpers.model_server.rest_api.kserve.response import (
     render_error,
     render_infer,
     render_model_metadata,
     render_server_metadata,
 )
-from helpers.model_server.rest_api.kserve_routes import Route, RouteMatch, match_route
-from helpers.model_server.rest_api.kserve_status import RestCode, RestError, http_status
+from helpers.model_server.rest_api.kserve.status import RestCode, RestError, http_status
+from helpers.model_server.rest_api.kserve.urls import Route, RouteMatch, match_route
 from helpers.model_server.rest_api.routing import Reply, Request
 from helpers.model_server.rest_api.routing import Route as RestRoute
 

@@ -18,7 +18,7 @@ from helpers.model_server.protocol.special_inputs import (
 )
 from helpers.model_server.protocol.status import Code, ServingError
 from helpers.model_server.protocol.validation import check_shape
-from helpers.serving.protocol import (
+from helpers.model_server.protocol.wire import (
     SEQUENCE_CONTROL_INPUT,
     SEQUENCE_ID,
     SPECIAL_INPUT_NAMES,
