@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 
-from helpers.serving.protocol import PARENT_PID_VARIABLE
+from helpers.model_server.protocol.wire import PARENT_PID_VARIABLE
 
 log = logging.getLogger("model_server.parent_watch")
 
