@@ -12,11 +12,14 @@ See ../shared/notes/serving-performance.md (from the repository root) for why th
    the server's own predict() in this process, hot and after idling (cold_path.py).
 3. 64 concurrent LSTM(H=1024) sequences, unbatched and batched: served/echo, served/in-process,
    p50/p99 step latency, and the server CPU time per step beside the echo server's.
+Steps sent over an open KServe `ModelStreamInfer` stream (ours, `--kserve_sequence_extension`)
+are measured beside the unary ones, against the echo server's own stream and its unary echo.
 """
 
 import argparse
 import functools
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -40,6 +43,7 @@ from tensorflow_serving.apis.prediction_service_pb2_grpc import (  # noqa: E402
 
 from benchmarks.cold_path import bench_cold_path  # noqa: E402
 from benchmarks.memory import peak_rss_mb, rss_mb  # noqa: E402
+from helpers.model_server.protocol.kserve import grpc_predict_v2_pb2 as pb  # noqa: E402
 from helpers.models.recurrent import (  # noqa: E402
     build_lstm_step_model,
     build_stateful_lstm_cell,
@@ -57,13 +61,15 @@ RESULTS = REPO_ROOT / "benchmarks" / "results.md"
 LATENCY = {"PERFORMANCE_HINT": "LATENCY"}
 BLOCK = 50  # calls of one kind per turn when single-call latencies are compared
 Row = tuple[str, str, str]
+STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
 
 
 @dataclass(frozen=True)
 class Echo:
-    """A running echo server: a stub to it and its process id (for its CPU time)."""
+    """A running echo server: a stub to it, its address and its process id (for its CPU time)."""
 
     stub: PredictionServiceStub
+    address: str
     pid: int
 
 
@@ -84,10 +90,52 @@ def echo_server(aio: bool) -> Iterator[Echo]:
     try:
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
-            yield Echo(PredictionServiceStub(channel), process.pid)
+            yield Echo(PredictionServiceStub(channel), address, process.pid)
     finally:
         process.terminate()
         process.wait()
+
+
+class StreamCaller:
+    """One open ModelStreamInfer call: send a step, wait for its reply (as a sequence must)."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._requests: queue.SimpleQueue[pb.ModelInferRequest | None] = queue.SimpleQueue()
+        call = channel.stream_stream(
+            STREAM_METHOD,
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelStreamInferResponse.FromString,
+        )
+        self._replies = call(iter(self._requests.get, None))
+
+    def __call__(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
+        """Send one request on the stream and return its reply."""
+        self._requests.put(request)
+        reply = next(self._replies)
+        if reply.error_message:
+            raise RuntimeError(reply.error_message)
+        return reply
+
+    def close(self) -> None:
+        """End the stream (the server finishes it) and read it to its end."""
+        self._requests.put(None)
+        for _ in self._replies:
+            pass
+
+
+def kserve_step(
+    model: str, x: np.ndarray, sequence_id: int, start: bool = False
+) -> pb.ModelInferRequest:
+    """A ModelInferRequest for one step of a sequence (Triton's sequence parameters)."""
+    request = pb.ModelInferRequest(model_name=model)
+    tensor = request.inputs.add()
+    tensor.name, tensor.datatype = "x", "FP32"
+    tensor.shape.extend(x.shape)
+    request.raw_input_contents.append(np.ascontiguousarray(x, np.float32).tobytes())
+    request.parameters["sequence_id"].int64_param = sequence_id
+    if start:
+        request.parameters["sequence_start"].bool_param = True
+    return request
 
 
 @contextmanager
@@ -108,7 +156,9 @@ def served(
     write_config(repo, config)
     names = [str(entry["name"]) for entry in config]
     began = time.perf_counter()
-    server = launcher.start_server(repo, names, launcher.model_server_args(repo, config=True))
+    extension = ["--kserve_sequence_extension"]  # steps over ModelStreamInfer (ours)
+    args = launcher.model_server_args(repo, config=True, extra=extension)
+    server = launcher.start_server(repo, names, args)
     startup = time.perf_counter() - began
     with server, grpc.insecure_channel(server.grpc_address) as channel:
         yield server, PredictionServiceStub(channel), startup
@@ -191,8 +241,15 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
     """Single-step latency with the summator, unbatched and batched; start-up time."""
     x = np.ones((1, 1), np.float32)
     local_step = in_process_steps(build_summator(), x, 1)
-    rounds_seen: dict[str, list[float]] = {"served": [], "batched": [], "echo": [], "local": []}
-    ratios: dict[str, list[float]] = {"served": [], "batched": []}
+    rounds_seen: dict[str, list[float]] = {
+        "served": [],
+        "batched": [],
+        "echo": [],
+        "local": [],
+        "stream": [],
+        "echo_stream": [],
+    }
+    ratios: dict[str, list[float]] = {"served": [], "batched": [], "stream": [], "floor": []}
     echo_kinds: dict[str, list[float]] = {"sync": [], "aio": []}
     with ExitStack() as stack:
         server, stub, startup = stack.enter_context(
@@ -203,11 +260,20 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
             stub.Predict(predict_request(name, {"x": x}, 1, Control.SEQUENCE_START))
         plain = predict_request("summator", {"x": x}, 1)
         batched = predict_request("summator_b", {"x": x}, 1)
+        stream_channel = stack.enter_context(grpc.insecure_channel(server.grpc_address))
+        echo_channel = stack.enter_context(grpc.insecure_channel(echoes[0].address))
+        to_server, to_echo = StreamCaller(stream_channel), StreamCaller(echo_channel)
+        stack.callback(to_server.close)
+        stack.callback(to_echo.close)
+        to_server(kserve_step("summator", x, 2, start=True))
+        streamed = kserve_step("summator", x, 2)
         calls = {
             "served": lambda: stub.Predict(plain),
             "batched": lambda: stub.Predict(batched),
+            "stream": lambda: to_server(streamed),
             "sync": lambda: echoes[0].stub.Predict(plain),
             "aio": lambda: echoes[1].stub.Predict(plain),
+            "echo_stream": lambda: to_echo(streamed),
             "in-process": local_step,
         }
         # Blocks of calls in turn, so that the load of other processes (and its drift within a
@@ -218,10 +284,14 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
             echo_kinds["sync"].append(times["sync"])
             echo_kinds["aio"].append(times["aio"])
             echo_t = min(times["sync"], times["aio"])
-            for key, value in zip(rounds_seen, (served_t, batched_t, echo_t, local_t), strict=True):
+            stream_t, echo_stream_t = times["stream"], times["echo_stream"]
+            values = (served_t, batched_t, echo_t, local_t, stream_t, echo_stream_t)
+            for key, value in zip(rounds_seen, values, strict=True):
                 rounds_seen[key].append(value)
             ratios["served"].append(served_t / (echo_t + local_t))
             ratios["batched"].append(batched_t / (echo_t + local_t))
+            ratios["stream"].append(stream_t / echo_t)
+            ratios["floor"].append(echo_stream_t / echo_t)
         rss, peak = rss_mb(server.pid), peak_rss_mb(server.pid)
     mid = {key: float(np.median(v)) for key, v in rounds_seen.items()}
     basis = f"echo {mid['echo']:.0f} µs + in-process {mid['local']:.0f} µs"
@@ -235,6 +305,18 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
             "Summator step, one client, batching on",
             f"{mid['batched']:.0f} µs = {spread(ratios['batched'])} x ({basis})",
             "≤ 1.3 x",
+        ),
+        (
+            "Summator step, one client, over a KServe stream (ours), batching off: served / the "
+            "unary echo",
+            f"{mid['stream']:.0f} µs = {spread(ratios['stream'])} x "
+            f"(unary echo {mid['echo']:.0f} µs)",
+            "≤ 0.75 x",
+        ),
+        (
+            "Echo over a stream / unary echo, one client (the transport's own gain)",
+            f"{mid['echo_stream']:.0f} µs = {spread(ratios['floor'])} x",
+            "(info)",
         ),
         (
             "Server RSS after the summator benchmark, unbatched and batched versions (peak)",
@@ -258,11 +340,28 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
     x = np.random.default_rng(0).standard_normal((1, hidden)).astype(np.float32) * 0.1
     local_round = in_process_steps(model, x, clients)
     ceiling_step = batched_ceiling(hidden, clients)
-    kinds = ("off", "on", "echo", "echo_sync", "echo_aio", "local", "ceiling")
+    kinds = (
+        "off",
+        "on",
+        "stream",
+        "echo",
+        "echo_sync",
+        "echo_aio",
+        "echo_stream",
+        "local",
+        "ceiling",
+    )
     seen: dict[str, list[float]] = {k: [] for k in kinds}
     # Server CPU time per step (µs): where the 2 cores go, the echo server's being the transport's.
-    cpu: dict[str, list[float]] = {"echo_sync": [], "echo_aio": [], "off": [], "on": []}
-    lat: dict[str, list[np.ndarray]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {
+        "echo_sync": [],
+        "echo_aio": [],
+        "echo_stream": [],
+        "off": [],
+        "on": [],
+        "stream": [],
+    }
+    lat: dict[str, list[np.ndarray]] = {"off": [], "on": [], "stream": []}
     with ExitStack() as stack:
         server, stub, _ = stack.enter_context(served(repo, {"lstm": model}, clients))
         echoes = [stack.enter_context(echo_server(aio)) for aio in (False, True)]
@@ -278,6 +377,24 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
             def echo_work(echo: Echo) -> Callable[[int], Callable[[], None]]:
                 request = predict_request("lstm", {"x": x}, 1)
                 return lambda _: lambda: echo.stub.Predict(request)
+
+            def stream_work(
+                address: str, name: str, first: int, callers: list[StreamCaller]
+            ) -> Callable[[int], Callable[[], None]]:
+                """One stream per client thread, START sent on it; closed after the window."""
+
+                def open_stream(index: int) -> Callable[[], None]:
+                    caller = StreamCaller(stack.enter_context(grpc.insecure_channel(address)))
+                    callers.append(caller)
+                    caller(kserve_step(name, x, first + index, start=True))
+                    request = kserve_step(name, x, first + index)
+
+                    def step() -> None:
+                        caller(request)
+
+                    return step
+
+                return open_stream
 
             def measured(key: str, pid: int, work: Callable[[int], Callable[[], None]]) -> float:
                 before = cpu_seconds(pid)
@@ -300,11 +417,21 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
             for key, name, first in (("off", "lstm", first_id), ("on", "lstm_b", first_id + 500)):
                 work = functools.partial(served_work, name=name, first=first)
                 seen[key].append(measured(key, server.pid, work))
+            # Over streams, one per client thread, batching on; and the echo's own stream.
+            for key, address, pid, first in (
+                ("echo_stream", echoes[0].address, echoes[0].pid, 1),
+                ("stream", server.grpc_address, server.pid, first_id + 250),
+            ):
+                callers: list[StreamCaller] = []
+                seen[key].append(measured(key, pid, stream_work(address, "lstm_b", first, callers)))
+                for caller in callers:
+                    caller.close()
         rss, peak = rss_mb(server.pid), peak_rss_mb(server.pid)
     rows: list[Row] = []
     for key, label, targets in (
         ("off", "batching off", ("(info)", "(info)")),
         ("on", "batching on", ("≥ 0.6 x", "≥ 1.0 x")),
+        ("stream", "over KServe streams (ours), batching on", ("≥ 0.8 x", "(info)")),
     ):
         to_echo = [s / e for s, e in zip(seen[key], seen["echo"], strict=True)]
         to_local = [s / loc for s, loc in zip(seen[key], seen["local"], strict=True)]
@@ -323,7 +450,7 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
                 f"… {label}: step latency p50 / p99 at {clients}",
                 f"{spread(p50s, '{:.1f}')} ms / {spread(p99s, '{:.1f}')} ms; "
                 f"p99/p50 {spread([b / a for a, b in zip(p50s, p99s, strict=True)])}",
-                "p99 ≤ 3 x p50" if key == "on" else "(info)",
+                "(info)" if key == "off" else "p99 ≤ 3 x p50",
             )
         )
     rows.append(
@@ -338,15 +465,19 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
     rows.append(
         (
             f"Server CPU time per step at {clients} clients: echo thread pool / echo grpc.aio / "
-            "served, batching off / on, µs",
-            " / ".join(spread(cpu[k], "{:.0f}") for k in ("echo_sync", "echo_aio", "off", "on")),
+            "echo stream / served, batching off / on / on over streams, µs",
+            " / ".join(
+                spread(cpu[k], "{:.0f}")
+                for k in ("echo_sync", "echo_aio", "echo_stream", "off", "on", "stream")
+            ),
             "(info)",
         )
     )
     rows.append(
         (
-            f"Echo at {clients} clients: thread pool / grpc.aio, req/s",
-            f"{spread(seen['echo_sync'], '{:.0f}')} / {spread(seen['echo_aio'], '{:.0f}')}",
+            f"Echo at {clients} clients: thread pool / grpc.aio / thread pool over streams, req/s",
+            f"{spread(seen['echo_sync'], '{:.0f}')} / {spread(seen['echo_aio'], '{:.0f}')} / "
+            f"{spread(seen['echo_stream'], '{:.0f}')}",
             "(info)",
         )
     )
