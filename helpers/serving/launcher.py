@@ -1,11 +1,13 @@
 """Start and stop a model server from a notebook: the local `helpers.model_server`, or real OVMS.
 
-Taught in notebook 05 and used again in 06 (the tests and benchmarks start their servers with it).
+Taught in notebook 09 and used again in 10 to 12 (the tests and benchmarks start their servers with it).
 The launcher writes a model repository (`<repo>/<name>/<version>/model.xml`, plus config.json if
 asked), starts the server on free loopback ports with its log in a file, waits until
 GetModelStatus reports AVAILABLE (`status_probe`), and stops it on request or when the Python
-process exits. A local server also stops by itself when this process dies without running its exit
-handlers (e.g. a SIGKILLed kernel): the launcher passes its pid, and the server watches it.
+process exits. A local server reads its stdin from a pipe the launcher holds: `stop()` writes
+`stop` there, and the server drains its requests and writes its snapshot before it exits, the same
+on Windows, macOS and Linux (a signal cannot do that on Windows). When this process dies without
+running its exit handlers (e.g. a killed kernel) the OS closes the pipe, and the server stops too.
 Importing it does not import TensorFlow; the first status probe imports the TF Serving messages.
 """
 
@@ -24,15 +26,15 @@ from typing import TextIO
 import openvino as ov
 
 from helpers.paths import REPO_ROOT
-from helpers.serving.protocol import PARENT_PID_VARIABLE
+from helpers.serving.protocol import PARENT_PID_VARIABLE, STOP_PIPE_VARIABLE
 from helpers.serving.repository import write_model_repository
 from helpers.serving.status_probe import model_is_available
 
 OVMS_IMAGE = "openvino/model_server:2026.2"
 LOOPBACK = "127.0.0.1"
 _RUNNING: "weakref.WeakSet[ServerHandle]" = weakref.WeakSet()
-# SIGTERM lets the server finish in-flight requests (its SHUTDOWN_GRACE_SECONDS, 5 s); SIGKILL
-# comes only after this longer wait.
+# The stop request lets the server finish in-flight requests (its SHUTDOWN_GRACE_SECONDS, 5 s) and
+# write its snapshot; a kill comes only after this longer wait.
 STOP_TIMEOUT_SECONDS = 15.0
 
 
@@ -81,12 +83,12 @@ class ServerHandle:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after `timeout`); safe to call twice."""
+        """Stop the server (asked through its pipe, killed after `timeout`); safe to call twice."""
         if self.container:
             subprocess.run(["docker", "stop", self.container], capture_output=True, check=False)
             self.container = None
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            ask_to_stop(self.process)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -104,6 +106,25 @@ class ServerHandle:
     def __exit__(self, *exc: object) -> None:
         """Stop the server."""
         self.stop()
+
+
+def ask_to_stop(process: subprocess.Popen) -> None:
+    """Ask a launched server to stop gracefully: `stop` on its stdin pipe, then close it."""
+    if process.stdin is None:  # not started by this launcher: a signal is all there is
+        process.terminate()
+        return
+    try:
+        process.stdin.write(b"stop\n")
+        process.stdin.close()
+    except OSError:  # it is exiting already and closed its end
+        pass
+
+
+def docker_user() -> list[str]:
+    """`-u uid:gid` so files the container writes stay yours; none on Windows (no such ids)."""
+    if sys.platform == "win32":
+        return []
+    return ["-u", f"{os.getuid()}:{os.getgid()}"]
 
 
 def local_server_command(grpc_port: int, rest_port: int, server_args: Sequence[str]) -> list[str]:
@@ -136,8 +157,7 @@ def docker_command(
         "run",
         "--rm",
         "-d",
-        "-u",
-        f"{os.getuid()}:{os.getgid()}",
+        *docker_user(),
         "-v",
         f"{Path(repository).resolve()}:/models:ro",
         "-p",
@@ -211,8 +231,10 @@ def start_server(
         command = docker_command(repository, grpc_port, rest_port, server_args)
     else:
         command = local_server_command(grpc_port, rest_port, server_args)
+        env[STOP_PIPE_VARIABLE] = "1"
+    stdin = subprocess.DEVNULL if use_docker else subprocess.PIPE
     process = subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        command, stdout=log_file, stderr=subprocess.STDOUT, stdin=stdin, env=env
     )
     handle = ServerHandle(list(model_names), grpc_port, rest_port, log, process)
     handle._log_file = log_file

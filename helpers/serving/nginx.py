@@ -1,6 +1,6 @@
 """nginx in front of model server replicas: find it, write its config, run it without root.
 
-Used by `helpers.serving.replicas` (notebook 08, the replica tests and benchmark). Every request of
+Used by `helpers.serving.replicas` (notebook 12, the replica tests and benchmark). Every request of
 a sequence carries its id in the `x-sequence-id` header (gRPC metadata is an HTTP/2 header), and
 `hash $http_x_sequence_id consistent;` sends every request with one id to one replica. Predict
 without a usable id is refused by nginx itself: a server-assigned id would only exist after START,
@@ -25,7 +25,8 @@ from helpers.serving.launcher import LOOPBACK
 
 INSTALL_HINT = (
     "nginx is not installed. On Debian or Ubuntu: 'sudo apt-get install -y nginx' (or 'make nginx' "
-    "as root); on macOS: 'brew install nginx'. On Binder it comes from apt.txt."
+    "as root); on macOS: 'brew install nginx'; on Windows: nginx for Windows from nginx.org, its "
+    "folder on PATH. On Binder it comes from apt.txt."
 )
 MISSING_ID_MESSAGE = (
     "Behind the proxy every Predict needs an x-sequence-id header (gRPC metadata) holding the "
@@ -81,9 +82,10 @@ def nginx_config(
     folder: Path, grpc_port: int, rest_port: int, replicas: Sequence[tuple[int, int]]
 ) -> str:
     """nginx.conf for a front on `grpc_port`/`rest_port` over replicas' (gRPC, REST) ports."""
+    folder_path = folder.as_posix()  # nginx for Windows reads C:/x, not C:\x
     grpc_ports = [grpc for grpc, _ in replicas]
     rest_ports = [rest for _, rest in replicas]
-    temp = "".join(f"    {n}_temp_path {folder}/temp/{n};\n" for n in TEMP_PATHS)
+    temp = "".join(f"    {n}_temp_path {folder_path}/temp/{n};\n" for n in TEMP_PATHS)
     upstreams = "".join(
         _upstream(name, ports, sticky)
         for name, ports, sticky in (
@@ -95,12 +97,12 @@ def nginx_config(
     )
     return f"""daemon off;
 worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
+pid {folder_path}/nginx.pid;
+error_log {folder_path}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
 {temp}    log_format sequences '{LOG_FORMAT}';
-    access_log {folder}/access.log sequences;
+    access_log {folder_path}/access.log sequences;
     client_max_body_size {MAX_BODY};
     client_body_buffer_size {MAX_BODY};
     map $http_x_sequence_id $sequence_id_ok {{
@@ -159,9 +161,8 @@ http {{
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies (Linux), as the replicas do."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    """In the child before exec (Linux only): get SIGTERM when the parent dies."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass(eq=False)
@@ -172,6 +173,7 @@ class NginxHandle:
     grpc_port: int
     rest_port: int
     process: subprocess.Popen
+    command: list[str] = field(default_factory=list)
     _output: TextIO | None = field(default=None, repr=False)
 
     @property
@@ -184,11 +186,13 @@ class NginxHandle:
         return self.process.poll() is None
 
     def stop(self) -> None:
-        """Stop nginx (graceful SIGQUIT, then SIGKILL after 10 s); safe to call twice."""
+        """Stop nginx (`nginx -s quit`, graceful on every OS; killed after 10 s); safe twice."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
+            asked = subprocess.run(
+                [*self.command, "-s", "quit"], capture_output=True, check=False, timeout=10
+            )
             try:
-                self.process.wait(10)
+                self.process.wait(10 if asked.returncode == 0 else 0)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -233,9 +237,10 @@ def start_nginx(
         stdout=output,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,  # nginx execs at once: no thread is at risk
+        # nginx execs at once: no thread is at risk. Elsewhere nginx outlives a killed kernel.
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
-    handle = NginxHandle(folder, grpc_port, rest_port, process, output)
+    handle = NginxHandle(folder, grpc_port, rest_port, process, command, output)
     deadline = time.monotonic() + wait_seconds
     while not (_accepts(grpc_port) and _accepts(rest_port)):
         if process.poll() is not None or time.monotonic() > deadline:

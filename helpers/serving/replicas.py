@@ -1,6 +1,6 @@
 """N replicas of the local model server on loopback, with nginx in front routing by sequence id.
 
-Taught in notebook 08; used by tests/server/test_server_replicas.py, the routing benchmark and
+Taught in notebook 12; used by tests/server/test_server_replicas.py, the routing benchmark and
 `make replicas`. Every replica serves the same repository on its own fixed ports, so that a
 replica stopped and started again is the same nginx upstream; with `snapshots=True` each one gets
 its own `--sequence_snapshot_path`, and a restarted replica takes its sequences back.
@@ -110,7 +110,7 @@ class ReplicaSet:
         return replica
 
     def stop_replica(self, index: int, kill: bool = False) -> None:
-        """Stop replica `index`: SIGTERM (drains, writes its snapshot), or SIGKILL with `kill`."""
+        """Stop replica `index` gracefully (drains, writes its snapshot, on any OS), or kill it."""
         server = self.replicas[index].server
         if server is None:
             return

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from helpers.models.summator import build_summator
 from helpers.paths import REPO_ROOT
 from helpers.serving import launcher
 from helpers.serving.client import StatefulSequence, predict_request, to_ndarray
-from helpers.serving.protocol import PARENT_PID_VARIABLE, VersionState
+from helpers.serving.protocol import PARENT_PID_VARIABLE, STOP_PIPE_VARIABLE, VersionState
 from helpers.serving.repository import write_config, write_model_repository
 from helpers.serving.status_probe import model_is_available, version_states
 from tests.server.support.requests import (
@@ -286,3 +287,74 @@ def test_unused_log_path_numbers_the_names_in_use(tmp_path):
     assert len({first, second, third}) == 3 and not third.exists()
     assert first.read_text() == "the first server's log"
     assert launcher.unused_log_path(tmp_path, 9001).name == "server-9001.log"
+
+
+# Issue #29: a graceful stop without signals, so that Windows gets the drain and the snapshot too.
+
+
+def test_stop_asks_through_the_pipe_and_the_snapshot_brings_the_sequence_back(tmp_path):
+    snapshots = tmp_path / "snapshots"
+    extra = ["--sequence_snapshot_path", str(snapshots)]
+    values = np.array([2.0, 5.0, -1.5], np.float32)
+    handle = launcher.serve_model(build_summator(), "summator", tmp_path, extra_args=extra)
+    with grpc.insecure_channel(handle.grpc_address) as channel:
+        sequence = StatefulSequence(channel, "summator", "y", sequence_id=77)
+        sequence.start({"x": values[:1].reshape(1, 1)})
+        sequence.step({"x": values[1:2].reshape(1, 1)})
+    handle.stop()
+    assert handle.process is not None and handle.process.returncode == 0
+    log = handle.log_text()
+    assert "The launcher asked to stop; shutting down" in log and "Shutdown complete" in log
+    args = launcher.model_server_args(tmp_path, "summator", stateful=True, extra=extra)
+    with (
+        launcher.start_server(tmp_path, ["summator"], args) as again,
+        grpc.insecure_channel(again.grpc_address) as channel,
+    ):
+        sequence = StatefulSequence(channel, "summator", "y", sequence_id=77)
+        sequence.active = True  # restored from the snapshot: no START
+        total = sequence.end({"x": values[2:].reshape(1, 1)})
+    assert float(total[0, 0]) == float(np.sum(values))
+
+
+def test_a_closed_stop_pipe_alone_stops_the_server_gracefully(tmp_path):
+    """What a killed launcher leaves on Windows, where no pid watch runs: only the pipe closes."""
+    write_model_repository(build_summator(), tmp_path, "summator")
+    grpc_port, rest_port = launcher.free_port(), launcher.free_port()
+    args = launcher.model_server_args(tmp_path, "summator", stateful=True)
+    command = launcher.local_server_command(grpc_port, rest_port, args)
+    env = {k: v for k, v in os.environ.items() if k != PARENT_PID_VARIABLE}
+    env |= {STOP_PIPE_VARIABLE: "1", "PYTHONPATH": str(REPO_ROOT)}
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not model_is_available(f"127.0.0.1:{grpc_port}", "summator", timeout=0.5):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log_path.read_text()
+    assert "The stop pipe closed; shutting down" in text and "Shutdown complete" in text
+
+
+def test_a_server_started_by_hand_ignores_its_stdin(monkeypatch):
+    from helpers.model_server.process import parent_watch
+
+    monkeypatch.delenv(STOP_PIPE_VARIABLE, raising=False)
+    monkeypatch.delenv(PARENT_PID_VARIABLE, raising=False)
+    assert not parent_watch.watch_parent(threading.Event())
+    assert all(thread.name != "stop-pipe" for thread in threading.enumerate())
+
+
+def test_docker_runs_as_you_where_there_are_user_ids(monkeypatch):
+    assert launcher.docker_user() == ["-u", f"{os.getuid()}:{os.getgid()}"]
+    monkeypatch.setattr(sys, "platform", "win32")  # Docker Desktop maps the files itself
+    assert launcher.docker_user() == []

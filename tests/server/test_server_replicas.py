@@ -23,9 +23,10 @@ from helpers.serving.nginx import (
     MISSING_ID_MESSAGE,
     REPLICA_DOWN_MESSAGE,
     find_nginx,
+    start_nginx,
 )
 from helpers.serving.protocol import EXACT_F32, Control
-from helpers.serving.replicas import ReplicaSet, Route, start_replicas
+from helpers.serving.replicas import ReplicaSet, Route, free_ports, start_replicas
 from helpers.serving.repository import write_model_repository
 
 # CI installs nginx (.ci/run, `make nginx`): there a missing nginx fails instead of skipping.
@@ -283,3 +284,13 @@ def test_a_rolling_restart_with_snapshots_loses_no_acknowledged_step(group):
         assert {r.replica for r in routes[i]} == {homes[i]}, i
     assert set(home_replicas(group, ids)) == set()
     assert all("Traceback" not in r.server.log_text() for r in group.replicas if r.server)
+
+
+def test_nginx_stops_gracefully_by_its_own_quit_command(tmp_path):
+    """`nginx -s quit` (what Windows needs: no SIGQUIT there) ends the master with exit code 0."""
+    grpc_port, rest_port, replica_grpc, replica_rest = free_ports(4)
+    handle = start_nginx(tmp_path / "nginx", grpc_port, rest_port, [(replica_grpc, replica_rest)])
+    assert handle.is_running() and (tmp_path / "nginx" / "nginx.pid").is_file()
+    handle.stop()
+    assert handle.process.returncode == 0  # a kill after the 10 s wait would be negative
+    assert not (tmp_path / "nginx" / "nginx.pid").exists()  # the master removes it as it exits
