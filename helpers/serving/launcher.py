@@ -1,6 +1,6 @@
 """Start and stop a model server from a notebook: the local `helpers.model_server`, or real OVMS.
 
-Taught in notebook 09 and used again in 10 to 12 (the tests and benchmarks start their servers with it).
+Taught in notebook 09 and used in 10 to 12; the tests and benchmarks start their servers with it.
 The launcher writes a model repository (`<repo>/<name>/<version>/model.xml`, plus config.json if
 asked), starts the server on free loopback ports with its log in a file, waits until
 GetModelStatus reports AVAILABLE (`status_probe`), and stops it on request or when the Python
