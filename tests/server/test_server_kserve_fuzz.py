@@ -39,6 +39,7 @@ from tests.server.test_server_fuzz import (
 )
 
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
+STREAM_INFER = "/inference.GRPCInferenceService/ModelStreamInfer"
 HEADER = "Inference-Header-Content-Length"
 TINY = np.finfo(np.float32).tiny  # the smallest normal float32
 STATS = kf.FuzzStats()
@@ -371,6 +372,35 @@ def test_grpc_mutated_requests(server, channel, side, shadow, request):
 def test_grpc_raw_bytes(server, channel, side, shadow, data):
     """Raw, truncated and corrupted request bytes: a clear error or grpcio's parse error."""
     send_grpc(server, channel, shadow, "grpc_raw_bytes", data)
+
+
+@fuzz_settings
+@given(requests=st.lists(kf.grpc_mutated_requests(), min_size=1, max_size=4))
+def test_grpc_stream_requests(server, channel, side, shadow, requests):
+    """Mutated requests over one ModelStreamInfer stream (ours): one reply each, in order, a
+    sane success or a catalogue message in `error_message` with the request's id; the stream
+    stays open after an error."""
+    call = channel.stream_stream(
+        STREAM_INFER,
+        request_serializer=service_pb2.ModelInferRequest.SerializeToString,
+        response_deserializer=service_pb2.ModelStreamInferResponse.FromString,
+    )
+    replies = list(call(iter(requests), timeout=TIMEOUT))
+    assert len(replies) == len(requests)
+    for request, reply in zip(requests, replies, strict=True):
+        assert reply.infer_response.id == request.id
+        message = reply.error_message
+        if message:
+            STATS.record("grpc_stream_requests", "error_message", message)
+            known = kf.known_message(message)
+            assert known is not None, f"{message!r} is not a catalogue message"
+            assert kf.CATALOGUE[known][0] != grpc.StatusCode.INTERNAL, message
+            if known == "Unknown error":
+                assert any(t.datatype == "BYTES" for t in request.inputs), "UNKNOWN without BYTES"
+            continue
+        STATS.record("grpc_stream_requests", None)
+        with np.errstate(all="ignore"):
+            check_grpc_success(shadow, request, reply.infer_response)
 
 
 # --- REST: checking one answer -----------------------------------------------------------
