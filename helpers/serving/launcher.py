@@ -110,8 +110,8 @@ class ServerHandle:
 
 def ask_to_stop(process: subprocess.Popen) -> None:
     """Ask a launched server to stop gracefully: `stop` on its stdin pipe, then close it."""
-    if process.stdin is None:  # not started by this launcher: a signal is all there is
-        process.terminate()
+    if process.stdin is None:  # not started by `start_server`: there is no pipe to ask through
+        process.kill()
         return
     try:
         process.stdin.write(b"stop\n")

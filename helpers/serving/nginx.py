@@ -161,8 +161,9 @@ http {{
 
 
 def _die_with_parent() -> None:
-    """In the child before exec (Linux only): get SIGTERM when the parent dies."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    """In the child before exec: get SIGTERM when the parent dies (Linux), as the replicas do."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass(eq=False)
