@@ -19,6 +19,7 @@ import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
+from helpers.model_server.grpc_api.streams import SHUTTING_DOWN, OpenStreams, stream_infer
 from helpers.model_server.protocol.kserve import grpc_predict_v2_pb2 as pb
 from helpers.models.summator import build_summator
 from helpers.serving import launcher
@@ -288,3 +289,47 @@ def test_sigterm_answers_the_running_stream_request_and_ends_open_streams(tmp_pa
         assert handle.process.wait(20) == 0
         for stream in (idle, busy):
             stream.client.close()
+
+
+class FakeContext:
+    """What `stream_infer` uses of a grpc.ServicerContext."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self.code = code
+
+    def set_details(self, details: str) -> None:
+        self.details = details
+
+
+def test_a_drain_cancels_waiting_streams_and_lets_running_ones_finish():
+    streams = OpenStreams()
+    idle, busy = FakeContext(), FakeContext()
+    assert streams.waiting(idle) and streams.waiting(busy)
+    assert streams.running(busy)
+    streams.drain()
+    assert idle.cancelled and not busy.cancelled
+    assert not streams.running(idle)  # a request read as the drain came is not run
+    assert not streams.waiting(busy)  # the running stream ends after its request
+
+
+def test_a_stream_answers_its_running_request_then_ends_unavailable_after_a_drain():
+    streams = OpenStreams()
+    context = FakeContext()
+    requests = [pb.ModelInferRequest(model_name="m", id=str(i)) for i in range(3)]
+
+    def infer(request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+        streams.drain()  # SIGTERM arrives while the first request runs
+        return pb.ModelInferResponse(model_name=request.model_name, id=request.id)
+
+    replies = list(stream_infer(infer, iter(requests), context, streams))
+    assert [r.infer_response.id for r in replies] == ["0"]
+    assert (context.code, context.details) == (grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+    assert not context.cancelled

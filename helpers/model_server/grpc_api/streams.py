@@ -45,8 +45,17 @@ class OpenStreams:
             self._waiting.add(context)
             return True
 
-    def running(self, context: grpc.ServicerContext) -> None:
-        """Mark the stream as running a request (a drain lets it finish)."""
+    def running(self, context: grpc.ServicerContext) -> bool:
+        """Mark the stream as running the request it just read (a drain lets it finish);
+        False when a drain has cancelled the stream meanwhile (the request is not run)."""
+        with self._lock:
+            if context not in self._waiting:
+                return False
+            self._waiting.discard(context)
+            return True
+
+    def forget(self, context: grpc.ServicerContext) -> None:
+        """The stream has ended."""
         with self._lock:
             self._waiting.discard(context)
 
@@ -69,14 +78,13 @@ def stream_infer(
     try:
         while streams.waiting(context):
             request = next(requests, None)
-            streams.running(context)
-            if request is None:
+            if not streams.running(context) or request is None:
                 return
             yield answer(infer, request)
         context.set_code(grpc.StatusCode.UNAVAILABLE)
         context.set_details(SHUTTING_DOWN)
     finally:
-        streams.running(context)
+        streams.forget(context)
 
 
 def answer(infer: Infer, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
