@@ -73,11 +73,7 @@ def _axis(axis: int) -> ov.Node:
 
 
 def build_lstm_step_model(weights: RnnWeights, head: np.ndarray | None = None) -> ov.Model:
-    """One LSTM step, the state as explicit inputs and outputs: x, h_in, c_in -> y, h_out, c_out.
-
-    With `head` [O, H] the output is y = h_t @ head.T, a tensor of its own. Without a head the
-    output *is* the new hidden state, so y and h_out are two Results on one tensor.
-    """
+    """One LSTM step with the state as explicit inputs and outputs (y = h @ head.T, or h)."""
     H = weights.hidden_size
     x = ops.parameter([1, weights.input_size], np.float32, name="x")
     h_in = ops.parameter([1, H], np.float32, name="h_in")
