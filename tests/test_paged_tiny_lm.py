@@ -14,6 +14,7 @@ import openvino_genai
 import pytest
 
 from helpers.llm.decoder import DecoderConfig, build_decoder, keras_greedy
+from helpers.llm.vocabulary import VOCABULARY, token_texts
 from helpers.paths import REPO_ROOT
 
 EXACT = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
@@ -37,10 +38,13 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def references():
-    config = DecoderConfig()
-    model = build_decoder(config, seed=0)
-    return [keras_greedy(model, config, prompt, NEW) for prompt in PROMPTS]
+def keras_model():
+    return build_decoder(DecoderConfig(), seed=0)
+
+
+@pytest.fixture(scope="module")
+def references(keras_model):
+    return [keras_greedy(keras_model, DecoderConfig(), prompt, NEW) for prompt in PROMPTS]
 
 
 def greedy(config) -> openvino_genai.GenerationConfig:
@@ -84,3 +88,23 @@ def test_the_stateful_model_is_what_paged_attention_transforms(folder):
     types = {op.get_type_name() for op in model.get_ops()}
     assert not {"ReadValue", "Assign", "ScaledDotProductAttention"} & types
     assert "PagedAttentionExtension" in types
+
+
+@pytest.mark.parametrize("backend", ["SDPA", "PA"])
+def test_a_batch_of_texts_of_different_lengths_gives_each_text_its_own_answer(
+    folder, keras_model, backend
+):
+    pieces = [("hello", ",", " how", " are", " you", "?"), (" the", " cat", " sat")]
+    texts = ["".join(p) for p in pieces]
+    expected = [
+        token_texts(keras_greedy(keras_model, DecoderConfig(), [VOCABULARY.index(t) for t in p], 8))
+        for p in pieces
+    ]
+    pipe = openvino_genai.LLMPipeline(folder, "CPU", ATTENTION_BACKEND=backend, **EXACT)
+    settings = greedy(pipe.get_generation_config())
+    settings.max_new_tokens = 8
+    assert pipe.get_tokenizer().encode(texts).attention_mask.data.tolist() == [
+        [1] * 6,
+        [0] * 3 + [1] * 3,
+    ]
+    assert pipe.generate(texts, settings).texts == expected

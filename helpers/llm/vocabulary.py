@@ -38,12 +38,15 @@ def rwkv_lines(vocabulary: tuple[str, ...] = VOCABULARY) -> list[str]:
 def build_tokenizers(vocabulary: tuple[str, ...] = VOCABULARY) -> tuple[ov.Model, ov.Model]:
     """Tokenizer (strings -> input_ids, attention_mask) and detokenizer (ids -> strings) IRs.
 
-    build_rwkv_tokenizer gives only input_ids; LLMPipeline also looks for attention_mask (all
-    ones: the tokenizer pads nothing for one prompt). eos/pad and the chat template go in rt_info.
+    build_rwkv_tokenizer gives only input_ids, padded on the right; LLMPipeline also looks for
+    attention_mask. A batch is padded on the left, as generation needs, and the mask is the
+    padding step's own. eos/pad and the chat template go in rt_info.
     """
     tokenizer, detokenizer = openvino_tokenizers.build_rwkv_tokenizer(rwkv_lines(vocabulary))
-    ids = tokenizer.output("input_ids").get_node().input_value(0)
-    mask = opset13.broadcast(opset13.constant(np.int64(1)), opset13.shape_of(ids))
+    to_int64 = tokenizer.output("input_ids").get_node().input_value(0).get_node()
+    padding = to_int64.input_value(0).get_node()  # RaggedToDense: (ids, mask)
+    padding.set_attribute("pad_right", False)
+    mask = opset13.convert(padding.output(1), "i64")
     mask.output(0).get_tensor().set_names({"attention_mask"})
     tokenizer.add_results([opset13.result(mask)])
     for model in (tokenizer, detokenizer):
