@@ -12,6 +12,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 import tritonclient.grpc as triton
+from openvino import passes
 
 from helpers.model_server.core.twin import _state_specs, find_batch_axes
 from helpers.models.summator import make_variable
@@ -117,6 +118,15 @@ def _sequence(channel: grpc.Channel, model: str, sequence_id: int, xs: np.ndarra
     return np.array(outputs)
 
 
+def _batch_sizes(handle: launcher.ServerHandle) -> list[int]:
+    """The size of every batch the server ran (its DEBUG log)."""
+    return [
+        int(line.split("batch of ")[1].split()[0])
+        for line in handle.log_text().splitlines()
+        if "Running a batch of" in line
+    ]
+
+
 @pytest.mark.parametrize("model", ["axis_one", "axis_one_b"])
 def test_many_concurrent_sequences_are_exact(server, model):
     rng = np.random.default_rng(11)
@@ -129,12 +139,7 @@ def test_many_concurrent_sequences_are_exact(server, model):
     for outputs, xs in zip(got, inputs, strict=True):
         np.testing.assert_array_equal(outputs, expected_outputs(xs))
     if model == "axis_one_b":
-        sizes = [
-            int(line.split("batch of ")[1].split()[0])
-            for line in server.log_text().splitlines()
-            if "Running a batch of" in line
-        ]
-        assert max(sizes) > 1
+        assert max(_batch_sizes(server)) > 1
 
 
 @pytest.mark.parametrize("model", ["axis_one", "axis_one_b"])
@@ -179,8 +184,6 @@ def test_served_names_are_the_model_as_read(server, model):
 
 def _silero_state_axes(path: Path) -> list[tuple[str, int]]:
     """Silero VAD made stateful as notebook 06 serves it; each state's found batch axis."""
-    from openvino import passes
-
     model = ov.Core().read_model(path)
     pairs = {
         port.get_any_name(): out.get_any_name()
@@ -199,3 +202,58 @@ def _silero_state_axes(path: Path) -> list[tuple[str, int]]:
 @pytest.mark.skipif(not SILERO.exists(), reason="Silero VAD is committed with notebook 06")
 def test_silero_vad_state_batches_along_axis_one():
     assert [axis for _, axis in _silero_state_axes(SILERO)] == [1]
+
+
+def _silero_made_stateful() -> ov.Model:
+    """Silero VAD with its state `state` -> `stateN` made a variable (notebook 06's model)."""
+    model = ov.Core().read_model(SILERO)
+    manager = passes.Manager()
+    manager.register_pass(passes.MakeStateful({"state": "stateN"}))
+    manager.run_passes(model)
+    return model
+
+
+@pytest.mark.skipif(not SILERO.exists(), reason="Silero VAD is committed with notebook 06")
+def test_silero_vad_served_with_batching_equals_its_explicit_state_loop(tmp_path):
+    """Several microphones as concurrent sequences, batched: each equals the original model
+    stepped in-process with its state fed back by hand."""
+    microphones, chunks = 6, 8
+    audio = np.random.default_rng(3).uniform(-0.5, 0.5, (microphones, chunks, 1, 576))
+    audio = audio.astype(np.float32)
+    loop = ov.Core().compile_model(SILERO, "CPU", EXACT_F32).create_infer_request()
+    expected = np.zeros((microphones, chunks), np.float32)
+    for mic in range(microphones):
+        state = np.zeros((2, 1, 128), np.float32)
+        for chunk in range(chunks):
+            result = loop.infer({"input": audio[mic, chunk], "state": state})
+            expected[mic, chunk] = result["output"].item()
+            state = result["stateN"]
+    config = [
+        {
+            "name": "vad",
+            "stateful": True,
+            "plugin_config": EXACT_F32,
+            "sequence_batching": {"max_batch_size": 8, "max_queue_delay_microseconds": 2000},
+        }
+    ]
+    with serve_repository(
+        tmp_path, {"vad": _silero_made_stateful()}, config, file_poll_seconds=0, debug_log=True
+    ) as handle:
+        kserve = triton.InferenceServerClient(handle.grpc_address)
+        assert [t.name for t in kserve.get_model_metadata("vad").outputs] == ["output"]
+
+        def microphone(mic: int) -> list[float]:
+            got = []
+            with grpc.insecure_channel(handle.grpc_address) as channel:
+                for chunk in range(chunks):
+                    control = START if chunk == 0 else END if chunk == chunks - 1 else None
+                    sent = request("vad", {"input": audio[mic, chunk]}, 40 + mic, control)
+                    response = predict(channel, sent)
+                    got.append(np.frombuffer(response.outputs["output"].tensor_content, "<f4")[0])
+            return got
+
+        with ThreadPoolExecutor(microphones) as pool:
+            served = np.array(list(pool.map(microphone, range(microphones))), np.float32)
+        kserve.close()
+        assert max(_batch_sizes(handle)) > 1
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
