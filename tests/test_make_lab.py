@@ -1,4 +1,4 @@
-"""`make lab` (tools/lab.py): JupyterLab on notebooks/ for whoever runs the tests, root included."""
+"""`make lab` (tools/lab.py): JupyterLab on notebooks/ for whoever runs it, root too, any OS."""
 
 import json
 import os
@@ -18,7 +18,8 @@ import psutil
 import pytest
 
 from tests.make_runner import REPO_ROOT, make
-from tools.lab import lab_command, no_browser_reason
+from tools import lab as lab_module
+from tools.lab import lab_command, no_browser_reason, wait_through_ctrl_c
 
 NOTEBOOKS = sorted(path.name for path in (REPO_ROOT / "notebooks").glob("*.ipynb"))
 # The line JupyterLab prints for the user to open; the test reaches the server only through it.
@@ -51,6 +52,42 @@ def test_root_is_allowed_only_for_root(user_id, allowed):
 def test_no_browser_flag_follows_the_machine():
     assert "--no-browser" in lab_command(1000, open_browser=False)
     assert "--no-browser" not in lab_command(1000, open_browser=True)
+
+
+class FakeProcess:
+    """A process whose first waits are interrupted by Ctrl-C, then exits with `code`."""
+
+    def __init__(self, command: list[str], interruptions: int = 0, code: int = 0) -> None:
+        self.command, self.interruptions, self.code = command, interruptions, code
+
+    def wait(self) -> int:
+        if self.interruptions:
+            self.interruptions -= 1
+            raise KeyboardInterrupt
+        return self.code
+
+
+def test_ctrl_c_waits_for_jupyterlab_to_stop_by_itself():
+    assert wait_through_ctrl_c(FakeProcess([], interruptions=2, code=3)) == 3
+
+
+def test_on_windows_lab_runs_jupyterlab_as_a_child_without_user_ids(monkeypatch):
+    started: list[list[str]] = []
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.delattr(os, "getuid")  # as on Windows
+    monkeypatch.setattr(os, "execv", lambda *_: pytest.fail("execv on Windows"))
+    monkeypatch.setattr(
+        lab_module.subprocess,
+        "Popen",
+        lambda command: started.append(command) or FakeProcess(command),
+    )
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(SystemExit) as exited:
+        lab_module.main(["--port=0"])
+    assert exited.value.code == 0
+    [command] = started
+    assert command[1:3] == ["-m", "jupyterlab"] and "--allow-root" not in command
+    assert command[-2:] == ["--no-browser", "--port=0"]
 
 
 def test_make_lab_runs_the_command_this_test_starts():

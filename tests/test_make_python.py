@@ -1,5 +1,6 @@
 """Choosing the interpreter (make, `python -m tools.bootstrap`): 3.11 to 3.13, a folder each."""
 
+import os
 import re
 import subprocess
 import sys
@@ -10,8 +11,9 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from tests.make_runner import REPO_ROOT, make, make_value
+from tools import bootstrap as bootstrap_module
 from tools.bootstrap import SUPPORTED as BOOTSTRAP_SUPPORTED
-from tools.bootstrap import check_commands, dotted, venv_folder
+from tools.bootstrap import check_commands, dotted, is_installed, venv_folder, venv_python
 
 # Issue #18: Binder's 3.11, Ubuntu 24.04's 3.12, Debian 13's 3.13.
 SUPPORTED = ["3.11", "3.12", "3.13"]
@@ -113,8 +115,8 @@ def test_an_older_python_is_not_blamed_on_tensorflow(tmp_path):
 
 
 def bootstrap(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """The route without make, run by this interpreter from the repository."""
-    command = [sys.executable, "-m", "tools.bootstrap", *arguments]
+    """The route without make, run from the repository with the standard library only (-S)."""
+    command = [sys.executable, "-S", "-m", "tools.bootstrap", *arguments]
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
 
 
@@ -153,3 +155,23 @@ def test_the_python_route_lints_and_tests_as_make_test_does():
     made = [line.removeprefix(bin_folder).removeprefix("python -m ") for line in ran]
     ours = [" ".join(command[2:]) for command in check_commands(Path("python"), [])]
     assert made == ours
+
+
+def test_the_python_route_finds_the_interpreter_where_each_os_puts_it(monkeypatch, tmp_path):
+    assert venv_python(tmp_path) == tmp_path / "bin" / "python"
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert venv_python(tmp_path) == tmp_path / "Scripts" / "python.exe"
+
+
+def test_the_python_route_installs_again_after_the_pins_change(tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap_module, "REPO_ROOT", tmp_path)
+    for name in ("requirements.txt", "pyproject.toml"):
+        (tmp_path / name).write_text("")
+    venv = tmp_path / ".venv"
+    venv.mkdir()
+    assert not is_installed(venv)  # never finished
+    (venv / ".installed").touch()
+    assert is_installed(venv)
+    later = (venv / ".installed").stat().st_mtime + 10
+    os.utime(tmp_path / "requirements.txt", (later, later))
+    assert not is_installed(venv)
