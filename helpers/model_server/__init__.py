@@ -1,4 +1,4 @@
 """A local model server that serves OpenVINO models like OVMS 2026.2, stateful ones included.
 
-Taught in notebook 05 and used in notebook 06; README.md shows its layers.
+Taught in notebook 09 and used in notebooks 11 and 12; README.md shows its layers.
 """

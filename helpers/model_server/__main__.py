@@ -1,6 +1,6 @@
 """`python -m helpers.model_server`: a drop-in for the `ovms` binary (OpenVINO IR models).
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Wire the pieces together: settings -> model manager -> front ends -> background threads.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import json

@@ -1,6 +1,6 @@
 """OVMS's command line: the same flag names, defaults, cxxopts parsing rules and validation.
 
-Taught in notebook 05, which calls `parse_args` on the flags the launcher passes.
+Taught in notebook 09, which calls `parse_args` on the flags the launcher passes.
 """
 
 import os

@@ -1,6 +1,6 @@
 """Read config.json: schema check (as OVMS's MODEL_CONFIG_DEFINITION), then each model entry.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import json

@@ -1,6 +1,6 @@
 """One model's settings (from the CLI or a config.json entry) and OVMS's parse-time rules.
 
-Taught in notebook 05, which checks config.json entries with `model_config_from_entry`.
+Taught in notebook 09, which checks config.json entries with `model_config_from_entry`.
 """
 
 import json

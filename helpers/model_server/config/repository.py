@@ -1,6 +1,6 @@
 """The model repository on disk: numeric version folders and the model file inside each.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging

@@ -1,6 +1,6 @@
 """The two background threads: file-system/config polling and the idle-sequence cleaner.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging

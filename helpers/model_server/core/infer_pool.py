@@ -1,6 +1,6 @@
 """A fixed pool of OpenVINO infer requests, each with its input views and states looked up once.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging

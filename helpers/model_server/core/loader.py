@@ -1,6 +1,6 @@
 """Turn one version folder into a Servable: read, LowLatency2, reshape, compile, make the pool.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import json

@@ -1,6 +1,6 @@
 """All served models and their versions: load, reload, retire, and find the one a request names.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging

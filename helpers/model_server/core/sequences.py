@@ -1,6 +1,6 @@
 """Per-model-version sequence bookkeeping: create, look up, terminate, remove, idle scan, ids.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 
 Ours, for the KServe sequence extension: a sequence may be named by a string id. The manager
 keeps a name -> id map next to its sequences; every path that drops a sequence (END, idle

@@ -1,6 +1,6 @@
 """The KServe v2 data plane, wire-neutral: OVMS's answers to readiness, metadata and ModelInfer.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 
 Both KServe front ends (gRPC `inference.GRPCInferenceService`, REST `/v2/...`) decode their wire
 form into a `KServeRequest`, call `kserve_infer`, and encode the `KServeResult`; errors are

@@ -1,6 +1,6 @@
 """Ours: Triton's sequence parameters of a KServe request, read as a stateful model's sequence.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 
 With `--kserve_sequence_extension`, a ModelInfer on a stateful model names its sequence with the
 request parameters tritonclient sends (`sequence_id`, `sequence_start`, `sequence_end`): an

@@ -1,6 +1,6 @@
 """KServe ModelInfer input validation in OVMS's order, and the arrays of the checked inputs.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 
 The order (OVMS's RequestValidator::validate with the KFS specializations of
 src/kfs_frontend/validation.cpp): the number of inputs, raw buffers mixed with typed contents,

@@ -1,6 +1,6 @@
 """GetModelMetadata and GetModelStatus responses, shared by the gRPC and REST front ends.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from helpers.model_server.core.manager import ModelManager

@@ -1,6 +1,6 @@
 """The one Predict pipeline of both front ends, in OVMS's order of checks.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 
 Each front end passes an `InputDecoder` for its wire form (gRPC TensorProtos, REST JSON) and
 encodes the outputs it gets back; the steps and their order live here only: model lookup,

@@ -1,6 +1,6 @@
 """The KServe v2 gRPC front end: `inference.GRPCInferenceService`, as OVMS 2026.2 serves it.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 
 Served: ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, and
 ModelStreamInfer. Without the sequence extension the stream answers as OVMS does without

@@ -1,6 +1,6 @@
 """KServe v2 gRPC messages <-> the wire-neutral dataclasses of `dataplane.kserve`.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from collections.abc import Sequence

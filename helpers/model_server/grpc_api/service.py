@@ -1,6 +1,6 @@
 """The gRPC front end: PredictionService (Predict, GetModelMetadata) and ModelService.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging

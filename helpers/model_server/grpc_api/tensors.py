@@ -1,6 +1,6 @@
 """TensorProto <-> numpy for the gRPC front end, with OVMS's checks and error details.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import math

@@ -1,7 +1,7 @@
 """One table of element types: OVMS precision name, TF DataType, numpy dtype, TensorProto field.
 
-Part of the model server taught in notebook 05 and used in notebook 06; `helpers.serving.client`
-reads it too.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12;
+`helpers.serving.client` reads it too.
 """
 
 from dataclasses import dataclass

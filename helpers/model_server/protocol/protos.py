@@ -1,6 +1,6 @@
 """The TensorFlow Serving messages and service stubs the server uses, in one place.
 
-Part of the model server taught in notebook 05 and used in notebook 06; the benchmarks
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12; the benchmarks
 import the messages from here too.
 """
 

@@ -1,6 +1,6 @@
 """What a served model expects: its inputs and outputs with element type and shape.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from dataclasses import dataclass, field

@@ -1,6 +1,6 @@
 """The two reserved inputs of a stateful model, checked in OVMS's order (extractSpecialKeys).
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """OVMS status codes: the exact message, gRPC code and HTTP code of every error we return.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from enum import Enum

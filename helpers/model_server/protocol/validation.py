@@ -1,6 +1,6 @@
 """Standard request validation in OVMS order: count, names, precision, dims, batch, shape, size.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from collections.abc import Collection, Mapping

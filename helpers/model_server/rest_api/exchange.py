@@ -2,7 +2,7 @@
 
 Everything here runs on the server's IOLoop thread except the route, which runs on its pool.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import asyncio

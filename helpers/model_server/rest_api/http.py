@@ -5,7 +5,7 @@ parses and frames every request (chunked bodies included); `rest_api.exchange` t
 a `routing.Request`, runs the `routing.Route` on this server's thread pool and writes its `Reply`.
 Limits: body size, open connections, stalled clients, and a stop that drains requests in flight.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import asyncio

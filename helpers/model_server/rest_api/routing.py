@@ -6,7 +6,7 @@ is how the TFS API (`/v1/`), the admin routes (`/admin/`) and the KServe v2 API 
 port. `json_route` turns a function that returns a JSON document into a route with the TFS API's
 error mapping (`{"error": "..."}`).
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import json

@@ -8,7 +8,7 @@ metadata) and `PrettyWriter` with `kFormatSingleLineArray` (infer responses): 4-
 arrays on one line, doubles in rapidjson's shortest form (`1.0`, `1e-7`, `1e21`). It is written
 here because python-rapidjson formats doubles with Python's repr (`1e-07`), not rapidjson's.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import math

@@ -8,7 +8,7 @@ FP64 data goes through a float; each `outputs` entry replaces the previous one, 
 one can ask for binary data. Ours: the sequence extension's parameters (`sequence_id`,
 `sequence_start`, `sequence_end`) keep any JSON scalar as it is, for the data plane to judge.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from collections.abc import Callable, Mapping

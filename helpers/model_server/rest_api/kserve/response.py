@@ -8,7 +8,7 @@ each output `name`, `shape`, `datatype`, then `data`, or for a binary output
 `inference-header-content-length` header gives. Model metadata: protobuf's JSON rewritten by
 rapidjson's compact Writer (shapes as numbers); server metadata: protobuf's JSON as it is.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import json

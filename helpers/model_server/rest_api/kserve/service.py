@@ -6,7 +6,7 @@
 body; every error is `{"error":"..."}` with OVMS's HTTP code (`status`). Content-Type is
 always `application/json`.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging

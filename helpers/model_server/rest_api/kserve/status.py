@@ -5,7 +5,7 @@ OVMS maps a status to HTTP in src/http_server.cpp (`http()`); a status missing f
 answers that differ are overridden here; `RestCode` holds the REST-only statuses (src/status.cpp
 messages) that the KServe REST parser and router raise.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 from enum import Enum

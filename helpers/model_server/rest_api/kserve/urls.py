@@ -6,7 +6,7 @@ matched against the whole path in OVMS's order. A path that only another method 
 "Unsupported method"; any other path "Invalid request URL". The model name is URL-decoded with
 OVMS's `urlDecode`; the version is a number (beyond int64: the version is not found).
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import re
