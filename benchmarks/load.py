@@ -5,6 +5,8 @@ The load generator of `make soak` (benchmarks/soak.py) and of tests/server/test_
 `run_load` starts every sequence, then steps them from many client threads in a random
 interleaving (one request at a time per sequence, as OVMS requires), mixes in requests that must
 fail in a known way, ends every sequence, and finally checks that all the ids were freed.
+Requests go as TFS Predicts, or (`LoadPlan.over_streams`) over one KServe `ModelStreamInfer`
+stream per client thread (our server's extension).
 """
 
 import threading
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from benchmarks.kserve_stream import StreamCaller, kserve_step, reply_output
 from helpers.models.recurrent import RnnWeights, build_stateful_lstm_cell, random_lstm_weights
 from helpers.models.recurrent_reference import lstm_reference
 from helpers.models.summator import build_summator
@@ -115,6 +118,7 @@ class LoadPlan:
     provoke_every: int = 40  # on average one deliberately bad request per this many steps
     limit: int | None = None  # the model's max_sequence_number, when it equals `sequences`
     timeout: float = 60.0
+    over_streams: bool = False  # KServe ModelStreamInfer, one stream per thread (ours)
 
 
 @dataclass
@@ -157,8 +161,9 @@ class LoadReport:
         plan = self.plan
         p50, p99 = np.percentile(self.latencies_ms, [50, 99]) if self.latencies_ms else (0, 0)
         limit = {None: "not probed", True: "yes", False: "NO"}[self.limit_refused]
+        transport = " over KServe streams" if plan.over_streams else ""
         return (
-            f"{self.model}: {plan.sequences} sequences x {plan.steps} steps from "
+            f"{self.model}{transport}: {plan.sequences} sequences x {plan.steps} steps from "
             f"{plan.threads} threads: {self.steps_checked:,} steps checked, "
             f"{self.requests:,} requests in {self.seconds:.1f} s "
             f"({self.requests / max(self.seconds, 1e-9):,.0f} requests/s), "
@@ -171,13 +176,23 @@ class LoadReport:
         )
 
 
+# The code of an error reported in a stream reply's `error_message`, which carries no gRPC code:
+# a provoked request over a stream is judged by its message alone.
+STREAM_ERROR = "STREAM_ERROR"
+
+
 class _Outcome:
-    """One call's result: the response, or the gRPC code name and details."""
+    """One call's result: the output and the echoed sequence id, or the error's code and details."""
 
     def __init__(
-        self, response: predict_pb2.PredictResponse | None, code: str = "OK", details: str = ""
+        self,
+        output: np.ndarray | None,
+        echoed: list[int] | None = None,
+        code: str = "OK",
+        details: str = "",
     ) -> None:
-        self.response = response
+        self.output = output
+        self.echoed = echoed
         self.code = code
         self.details = details
 
@@ -201,6 +216,9 @@ class LoadRun:
         self.id_base = plan.first_id
         self._lock = threading.Lock()
         self._unknown_ids = iter(range(plan.first_id + 3 * plan.sequences, 2**63))
+        self.channel = channel
+        self._stream = threading.local()  # this thread's StreamCaller (over_streams)
+        self.streams: list[StreamCaller] = []
 
     def sequence_id(self, index: int) -> int:
         """The client-chosen id of sequence `index` (clients bring their own ids)."""
@@ -209,19 +227,68 @@ class LoadRun:
     def call(
         self, inputs: dict[str, np.ndarray], sequence_id: int, control: int | None
     ) -> _Outcome:
-        """Send one Predict and time it."""
-        request = predict_request(self.model.name, inputs, sequence_id, control)
+        """Send one request (a Predict, or a step on this thread's stream) and time it."""
         began = time.perf_counter()
-        try:
-            response = self.stub.Predict(request, self.plan.timeout)
-            outcome = _Outcome(response)
-        except grpc.RpcError as error:
-            outcome = _Outcome(None, error.code().name, error.details() or "")
+        if self.plan.over_streams:
+            outcome = self._call_on_stream(inputs, sequence_id, control)
+        else:
+            outcome = self._predict(inputs, sequence_id, control)
         elapsed_ms = (time.perf_counter() - began) * 1000
         with self._lock:
             self.report.requests += 1
             self.report.latencies_ms.append(elapsed_ms)
         return outcome
+
+    def _predict(
+        self, inputs: dict[str, np.ndarray], sequence_id: int, control: int | None
+    ) -> _Outcome:
+        """One TFS Predict."""
+        request = predict_request(self.model.name, inputs, sequence_id, control)
+        try:
+            response = self.stub.Predict(request, self.plan.timeout)
+        except grpc.RpcError as error:
+            return _Outcome(None, None, error.code().name, error.details() or "")
+        output = to_ndarray(response.outputs[self.model.output_name])
+        return _Outcome(output, to_ndarray(response.outputs[SEQUENCE_ID]).tolist())
+
+    def _call_on_stream(
+        self, inputs: dict[str, np.ndarray], sequence_id: int, control: int | None
+    ) -> _Outcome:
+        """One step on this thread's ModelStreamInfer stream (opened on first use)."""
+        caller = getattr(self._stream, "caller", None)
+        if caller is None:
+            caller = self._stream.caller = StreamCaller(self.channel, self.plan.timeout * 100)
+            with self._lock:
+                self.streams.append(caller)
+        start, end = control == Control.SEQUENCE_START, control == Control.SEQUENCE_END
+        request = kserve_step(self.model.name, inputs, sequence_id, start, end)
+        reply = caller.send(request)
+        if reply.error_message:
+            return _Outcome(None, None, STREAM_ERROR, reply.error_message)
+        echoed = reply.infer_response.parameters["sequence_id"].int64_param
+        return _Outcome(reply_output(reply, self.model.output_name), [echoed])
+
+    def end_thread_stream(self) -> None:
+        """End the calling thread's stream, if it opened one (each holds a server thread)."""
+        caller = getattr(self._stream, "caller", None)
+        if caller is not None:
+            self._stream.caller = None
+            with self._lock:
+                self.streams.remove(caller)
+            caller.close()
+
+    def close_streams(self) -> None:
+        """End every stream still open."""
+        with self._lock:
+            callers, self.streams = self.streams, []
+        for caller in callers:
+            caller.close()
+
+    def is_missing(self, outcome: _Outcome) -> bool:
+        """True when the request failed with `Sequence with provided ID does not exist`."""
+        code = "NOT_FOUND" if outcome.code != STREAM_ERROR else STREAM_ERROR
+        missing = outcome.details.startswith("Sequence with provided ID does not exist")
+        return outcome.code == code and missing
 
     def step(self, index: int, control: int | None, step: int | None = None) -> bool:
         """Send step `step` (default: the next one) of a sequence and check its output."""
@@ -230,17 +297,16 @@ class LoadRun:
         sequence_id = self.sequence_id(index)
         outcome = self.call(data, sequence_id, control)
         where = f"sequence {sequence_id} step {step}"
-        if outcome.response is None:
+        if outcome.output is None:
             self._count_unexpected(outcome, where)
             return False
-        output = to_ndarray(outcome.response.outputs[self.model.output_name])
-        echoed = to_ndarray(outcome.response.outputs[SEQUENCE_ID])
+        output, echoed = outcome.output, outcome.echoed
         wanted = self.expected[index][step]
         if self.model.atol:
             good = output.shape == wanted.shape and np.allclose(output, wanted, 0, self.model.atol)
         else:
             good = output.shape == wanted.shape and np.array_equal(output, wanted)
-        good = good and echoed.tolist() == [sequence_id]
+        good = good and echoed == [sequence_id]
         with self._lock:
             self.report.steps_checked += 1
             if not good:
@@ -287,7 +353,8 @@ class LoadRun:
     def _count_provoked(self, name: str, outcome: _Outcome, wanted: list[tuple[str, str]]) -> bool:
         """Record a provoked request; True when it failed in one of the expected ways."""
         good = any(
-            outcome.code == code and outcome.details.startswith(details) for code, details in wanted
+            outcome.code in (code, STREAM_ERROR) and outcome.details.startswith(details)
+            for code, details in wanted
         )
         with self._lock:
             if good:
@@ -306,16 +373,26 @@ class LoadRun:
                 self.report.failure_samples.append(f"{where}: {outcome.code} {outcome.details}")
 
 
-def _run_threads(count: int, target: Callable[[int], None]) -> None:
-    """Run `target(thread_number)` on `count` threads and wait for all of them."""
-    threads = [threading.Thread(target=target, args=(n,), daemon=True) for n in range(count)]
+def _run_threads(count: int, target: Callable[[int], None], run: LoadRun) -> None:
+    """Run `target(thread_number)` on `count` threads and wait for all of them; each thread
+    ends its own stream (if any) when done."""
+
+    def thread_main(number: int) -> None:
+        try:
+            target(number)
+        finally:
+            run.end_thread_stream()
+
+    threads = [threading.Thread(target=thread_main, args=(n,), daemon=True) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
 
-def _for_each(indices: list[int], threads: int, action: Callable[[int], None]) -> None:
+def _for_each(
+    indices: list[int], threads: int, action: Callable[[int], None], run: LoadRun
+) -> None:
     """Run `action(index)` for every index, taken in order by `threads` threads."""
     pending = list(reversed(indices))
     lock = threading.Lock()
@@ -328,7 +405,7 @@ def _for_each(indices: list[int], threads: int, action: Callable[[int], None]) -
                 index = pending.pop()
             action(index)
 
-    _run_threads(threads, worker)
+    _run_threads(threads, worker, run)
 
 
 def _start_all(run: LoadRun) -> None:
@@ -339,7 +416,7 @@ def _start_all(run: LoadRun) -> None:
         run.next_step[index] = 1
 
     order = np.random.default_rng([run.plan.seed, 1]).permutation(run.plan.sequences)
-    _for_each([int(i) for i in order], run.plan.threads, start)
+    _for_each([int(i) for i in order], run.plan.threads, start, run)
 
 
 def _interleave_steps(run: LoadRun) -> None:
@@ -376,15 +453,14 @@ def _interleave_steps(run: LoadRun) -> None:
                         ready.append(index)
                     changed.notify_all()
 
-    _run_threads(plan.threads, worker)
+    _run_threads(plan.threads, worker, run)
 
 
 def _check_ids_freed(run: LoadRun) -> None:
     """Old ids are gone, and as many new sequences as before fit (START and END on each)."""
     plan = run.plan
     old_gone = all(
-        run.call({run.model.input_name: run.inputs[i][0]}, run.sequence_id(i), None).code
-        == "NOT_FOUND"
+        run.is_missing(run.call({run.model.input_name: run.inputs[i][0]}, run.sequence_id(i), None))
         for i in range(min(plan.sequences, 20))
     )
     failures_before = run.report.failures
@@ -394,7 +470,7 @@ def _check_ids_freed(run: LoadRun) -> None:
         run.step(index, Control.SEQUENCE_START, step=0)
         run.step(index, Control.SEQUENCE_END, step=1)
 
-    _for_each(list(range(plan.sequences)), plan.threads, start_and_end)
+    _for_each(list(range(plan.sequences)), plan.threads, start_and_end, run)
     run.report.capacity_restored = old_gone and run.report.failures == failures_before
 
 
@@ -408,4 +484,5 @@ def run_load(channel: grpc.Channel, model: LoadModel, plan: LoadPlan) -> LoadRep
     _interleave_steps(run)
     _check_ids_freed(run)
     run.report.seconds = time.perf_counter() - began
+    run.close_streams()
     return run.report

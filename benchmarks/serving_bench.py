@@ -19,7 +19,6 @@ are measured beside the unary ones, against the echo server's own stream and its
 import argparse
 import functools
 import os
-import queue
 import subprocess
 import sys
 import tempfile
@@ -42,8 +41,8 @@ from tensorflow_serving.apis.prediction_service_pb2_grpc import (  # noqa: E402
 )
 
 from benchmarks.cold_path import bench_cold_path  # noqa: E402
+from benchmarks.kserve_stream import StreamCaller, kserve_step  # noqa: E402
 from benchmarks.memory import peak_rss_mb, rss_mb  # noqa: E402
-from helpers.model_server.protocol.kserve import grpc_predict_v2_pb2 as pb  # noqa: E402
 from helpers.models.recurrent import (  # noqa: E402
     build_lstm_step_model,
     build_stateful_lstm_cell,
@@ -61,7 +60,6 @@ RESULTS = REPO_ROOT / "benchmarks" / "results.md"
 LATENCY = {"PERFORMANCE_HINT": "LATENCY"}
 BLOCK = 50  # calls of one kind per turn when single-call latencies are compared
 Row = tuple[str, str, str]
-STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
 
 
 @dataclass(frozen=True)
@@ -94,48 +92,6 @@ def echo_server(aio: bool) -> Iterator[Echo]:
     finally:
         process.terminate()
         process.wait()
-
-
-class StreamCaller:
-    """One open ModelStreamInfer call: send a step, wait for its reply (as a sequence must)."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self._requests: queue.SimpleQueue[pb.ModelInferRequest | None] = queue.SimpleQueue()
-        call = channel.stream_stream(
-            STREAM_METHOD,
-            request_serializer=pb.ModelInferRequest.SerializeToString,
-            response_deserializer=pb.ModelStreamInferResponse.FromString,
-        )
-        self._replies = call(iter(self._requests.get, None))
-
-    def __call__(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
-        """Send one request on the stream and return its reply."""
-        self._requests.put(request)
-        reply = next(self._replies)
-        if reply.error_message:
-            raise RuntimeError(reply.error_message)
-        return reply
-
-    def close(self) -> None:
-        """End the stream (the server finishes it) and read it to its end."""
-        self._requests.put(None)
-        for _ in self._replies:
-            pass
-
-
-def kserve_step(
-    model: str, x: np.ndarray, sequence_id: int, start: bool = False
-) -> pb.ModelInferRequest:
-    """A ModelInferRequest for one step of a sequence (Triton's sequence parameters)."""
-    request = pb.ModelInferRequest(model_name=model)
-    tensor = request.inputs.add()
-    tensor.name, tensor.datatype = "x", "FP32"
-    tensor.shape.extend(x.shape)
-    request.raw_input_contents.append(np.ascontiguousarray(x, np.float32).tobytes())
-    request.parameters["sequence_id"].int64_param = sequence_id
-    if start:
-        request.parameters["sequence_start"].bool_param = True
-    return request
 
 
 @contextmanager
@@ -265,8 +221,8 @@ def bench_summator(repo: Path, steps: int, rounds: int) -> tuple[list[Row], floa
         to_server, to_echo = StreamCaller(stream_channel), StreamCaller(echo_channel)
         stack.callback(to_server.close)
         stack.callback(to_echo.close)
-        to_server(kserve_step("summator", x, 2, start=True))
-        streamed = kserve_step("summator", x, 2)
+        to_server(kserve_step("summator", {"x": x}, 2, start=True))
+        streamed = kserve_step("summator", {"x": x}, 2)
         calls = {
             "served": lambda: stub.Predict(plain),
             "batched": lambda: stub.Predict(batched),
@@ -386,8 +342,8 @@ def bench_lstm(repo: Path, seconds: float, clients: int, rounds: int) -> list[Ro
                 def open_stream(index: int) -> Callable[[], None]:
                     caller = StreamCaller(stack.enter_context(grpc.insecure_channel(address)))
                     callers.append(caller)
-                    caller(kserve_step(name, x, first + index, start=True))
-                    request = kserve_step(name, x, first + index)
+                    caller(kserve_step(name, {"x": x}, first + index, start=True))
+                    request = kserve_step(name, {"x": x}, first + index)
 
                     def step() -> None:
                         caller(request)

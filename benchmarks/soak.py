@@ -1,7 +1,8 @@
 """`make soak`: the server's reliability figures, measured in one run and written to build/soak.
 
 1. Load: 500 concurrent sequences x 200 steps from 32 threads on the summator and on a stateful
-   LSTM cell, each served without and with sequence batching; every output checked; server
+   LSTM cell, each served without and with sequence batching, and with batching over KServe
+   streams (one ModelStreamInfer stream per client thread; ours); every output checked; server
    memory before, at peak and after.
 2. Bad input: the hypothesis fuzz tests of both APIs (TFS, KServe) with many more examples.
 3. Faults, security and races: their test files, run once more in this process tree.
@@ -52,6 +53,7 @@ def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
     with tempfile.TemporaryDirectory() as folder:
         names = write_load_repository(Path(folder), plan.sequences, LOAD_BATCHING)
         args = launcher.model_server_args(folder, config=True)
+        args += ["--kserve_sequence_extension"]  # the load over streams
         args += ["--sequence_cleaner_poll_wait_seconds", str(CLEANER_SECONDS)]
         args += ["--file_system_poll_wait_seconds", "0"]
         server = launcher.start_server(folder, names, args, log_path=OUT / "server.log")
@@ -72,8 +74,11 @@ def load_section(plan: LoadPlan) -> tuple[list[str], bool]:
             sampler = PeakRss(pid)
             sampler.start()
             reports: list[LoadReport] = []
-            for number, model in enumerate(models):
-                reports.append(run_load(channel, model, replace(plan, seed=2 + number)))
+            runs = [(model, False) for model in models]
+            runs += [(model, True) for model in models if model.name.endswith("_b")]
+            for number, (model, over_streams) in enumerate(runs):
+                chosen = replace(plan, seed=2 + number, over_streams=over_streams)
+                reports.append(run_load(channel, model, chosen))
                 print(reports[-1].summary(), flush=True)
             peak = sampler.stop()
             after = settled_rss_mb(pid, CLEANER_SECONDS)

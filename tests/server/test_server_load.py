@@ -34,7 +34,11 @@ def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.S
     root = tmp_path_factory.mktemp("load_repo")
     names = write_load_repository(root, LIMIT, LOAD_BATCHING)
     with serve_repository(
-        root, available=names, cleaner_seconds=CLEANER_SECONDS, file_poll_seconds=0
+        root,
+        available=names,
+        cleaner_seconds=CLEANER_SECONDS,
+        file_poll_seconds=0,
+        extra_args=["--kserve_sequence_extension"],  # for the load over streams
     ) as handle:
         yield handle
 
@@ -80,6 +84,19 @@ def test_batched_sequences_lose_nothing_and_match_numpy(load_server, load_channe
         report = run_load(load_channel, model, plan)
         assert_clean(report, load_server)
         assert report.steps_checked == 200 * plan.steps + 2 * 200
+
+
+def test_sequences_over_kserve_streams_lose_nothing_and_match_numpy(load_server, load_channel):
+    """The same load with one ModelStreamInfer stream per client thread (ours), batching on,
+    provoked errors included (judged by their message, which is all a stream reply carries)."""
+    for number, model in enumerate(
+        (summator_load_model("sum_b"), lstm_cell_load_model("lstm_b", LOAD_LSTM_WEIGHTS))
+    ):
+        plan = replace(BOUNDED, sequences=200, limit=None, seed=40 + number, over_streams=True)
+        report = run_load(load_channel, model, plan)
+        assert_clean(report, load_server)
+        assert report.steps_checked == 200 * plan.steps + 2 * 200
+        assert sum(report.provoked.values()) > 0
 
 
 def test_the_checker_notices_wrong_outputs(load_server, load_channel):
