@@ -63,12 +63,11 @@ class _SingleRow:
         for name, view in self.inputs:
             view[...] = row.arrays[name]
         self.start[0] = row.start
-        if not row.start:
+        if not row.start and self.states:
             state = row.state
-            assert state is not None or not self.states
+            assert state is not None, "a step after START carries its sequence's saved state"
             for name, view in self.states:
-                # A non-START row always carries its saved state (asserted just above).
-                view[...] = state[name]  # type: ignore[index]
+                view[...] = state[name]
         self.request.infer()
         row.outputs = {name: view.copy() for name, view in self.outputs}
         row.next_state = {name: view.copy() for name, view in self.next_states}
