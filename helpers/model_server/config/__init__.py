@@ -1,1 +1,2 @@
-"""Configuration layer: the command line, config.json, one model's settings, the repository."""
+"""Configuration layer: the command line, config.json, one model's settings (control inputs
+included), the repository."""

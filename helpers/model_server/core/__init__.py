@@ -1,1 +1,2 @@
-"""Core layer: the model manager, loading, servables, infer-request pool, sequences, threads."""
+"""Core layer: the model manager, loading, servables, infer-request pool, sequences, sequence
+batching, control inputs, snapshots, threads."""

@@ -1,1 +1,2 @@
-"""The calls both front ends serve over the model manager: Predict, metadata and status."""
+"""The calls the front ends serve over the model manager: TFS Predict, metadata and status
+(`predict.py`, `metadata.py`) and KServe v2 infer, readiness and metadata (`kserve*.py`)."""

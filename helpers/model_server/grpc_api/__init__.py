@@ -1,1 +1,2 @@
-"""gRPC adapter: TF Serving's PredictionService and ModelService over the protocol layer."""
+"""gRPC adapter: TF Serving's PredictionService and ModelService, and KServe v2's
+GRPCInferenceService (ModelStreamInfer over models with the sequence extension: `streams.py`)."""

@@ -1,1 +1,2 @@
-"""Protocol layer, shared by both front ends: statuses, element types, signatures and checks."""
+"""Protocol layer, shared by both front ends: the wire constants, statuses, element types,
+signatures and checks."""

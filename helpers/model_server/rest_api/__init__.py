@@ -1,1 +1,2 @@
-"""REST adapter: TF Serving's REST API (JSON bodies, strict HTTP/1.1) over the protocol layer."""
+"""REST adapter on one port (strict HTTP/1.1): the TFS API (`tfs/`), the KServe v2 API
+(`kserve/`) and our admin routes, chosen by path prefix (`service.py`, `routing.py`)."""
