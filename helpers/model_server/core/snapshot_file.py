@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,9 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write a temporary file next to `path`, fsync it, rename it over `path`, fsync the folder."""
     temporary = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # O_BINARY (Windows only): without it the C runtime writes every \n byte as \r\n.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(temporary, flags, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
             file.flush()
@@ -206,6 +209,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    if sys.platform == "win32":  # a folder cannot be opened there; NTFS journals the rename
+        return
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)
