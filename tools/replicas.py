@@ -1,4 +1,5 @@
-"""`make replicas`: N summator replicas behind nginx, routed by sequence id, until Ctrl-C.
+"""`make replicas` (`python -m tools.replicas` without make): N summator replicas behind nginx,
+routed by sequence id, until Ctrl-C.
 
 Extra arguments after `--` go to every replica's server command line (for example
 `--sequence_introspection`).
