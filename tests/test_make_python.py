@@ -175,3 +175,10 @@ def test_the_python_route_installs_again_after_the_pins_change(tmp_path, monkeyp
     later = (venv / ".installed").stat().st_mtime + 10
     os.utime(tmp_path / "requirements.txt", (later, later))
     assert not is_installed(venv)
+
+
+def test_the_readme_states_the_python_versions_pyproject_accepts():
+    accepted = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f'`requires-python = "{accepted["requires-python"]}"`' in readme
+    assert "You need Python 3.11, 3.12 or 3.13" in readme
