@@ -1,6 +1,7 @@
 """Helpers for the stateful-OpenVINO notebooks, grouped by audience.
 
 For the notebooks' readers: `models` (what the notebooks build), `graph` (draw and list a model),
-`widgets` (interactive panels) and `timing` (per-step latency). For a client of the model server
-(notebooks 05 and 06, the tests, the benchmarks): `serving`. The server itself: `model_server`.
+`widgets` (interactive panels), `timing` (per-step latency), `llm` (the tiny LM, 07 and 08) and
+`audio` (Silero VAD, 06). For a client of the model server (notebooks 06 and 09 to 12, the tests,
+the benchmarks): `serving`. The server itself: `model_server`.
 """

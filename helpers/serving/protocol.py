@@ -1,6 +1,6 @@
 """The wire constants of stateful serving, shared by client, launcher, server, tests and benchmarks.
 
-Taught in notebook 05. The server defines the wire constants (`helpers.model_server.protocol.wire`,
+Taught in notebook 09. The server defines the wire constants (`helpers.model_server.protocol.wire`,
 free of imports, so the launcher and the client read them without loading the server or
 TensorFlow); this module re-exports them next to the client side's own.
 """
@@ -33,7 +33,7 @@ __all__ = [
     "VersionState",
 ]
 
-# The sequence id again, as gRPC metadata / HTTP header, for a proxy to route on (notebook 08).
+# The sequence id again, as gRPC metadata / HTTP header, for a proxy to route on (notebook 12).
 SEQUENCE_ID_HEADER: Final = "x-sequence-id"
 
 # plugin_config for exact float32 maths: CPUs with native bfloat16 (or ARM's f16) default lower.

@@ -1,6 +1,6 @@
 """Give freed heap memory back to the OS, as OVMS's cleaner does with `malloc_trim(0)`.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import ctypes

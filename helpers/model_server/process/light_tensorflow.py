@@ -1,6 +1,6 @@
 """Let the TensorFlow Serving protos import without running `tensorflow/__init__.py`.
 
-Part of the model server taught in notebook 05 and used in notebook 06; the benchmarks
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12; the benchmarks
 install it too.
 
 The `tensorflow_serving.apis` modules import `tensorflow.core.framework.*_pb2`, and importing any

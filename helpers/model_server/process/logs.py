@@ -1,6 +1,6 @@
 """Logging to stderr (and optionally a file) in an OVMS-like line format.
 
-Part of the model server taught in notebook 05 and used in notebook 06.
+Part of the model server taught in notebook 09 and used in notebooks 11 and 12.
 """
 
 import logging
