@@ -103,7 +103,14 @@ def served(
     config = []
     for name, model in models.items():
         write_model_repository(model, repo, name)
-        common = {"base_path": name, "stateful": True, "idle_sequence_cleanup": False}
+        # Every round starts fresh sequences (unary and streamed) and leaves them open, so the
+        # limit must exceed OVMS's default of 500 that several rounds would reach.
+        common = {
+            "base_path": name,
+            "stateful": True,
+            "idle_sequence_cleanup": False,
+            "max_sequence_number": 10_000,
+        }
         batching = {"max_batch_size": batch, "max_queue_delay_microseconds": 0}
         config += [
             {"name": name, **common},
