@@ -7,9 +7,8 @@ Constants are left out; colours are the package's drawing's.
 
 import openvino as ov
 from matplotlib.axes import Axes
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from helpers.graph.drawing import COLOURS, DEFAULT_COLOUR
+from helpers.graph.drawing import draw_box, draw_edge
 
 BOX_WIDTH, BOX_HEIGHT, COLUMN_STEP, ROW_STEP = 1.6, 0.6, 2.1, 0.9
 
@@ -56,26 +55,8 @@ def plot_state_path(ax: Axes, path: list[ov.Node], title: str) -> None:
         for port in op.inputs():
             key = _node_key(port.get_source_output().get_node())
             if key in centre:
-                x0, y0 = centre[key]
-                ax.add_patch(
-                    FancyArrowPatch(
-                        (x0 + BOX_WIDTH / 2, y0),
-                        (x1 - BOX_WIDTH / 2, y1),
-                        arrowstyle="-|>",
-                        mutation_scale=10,
-                        color="#495057",
-                    )
-                )
-        ax.add_patch(
-            FancyBboxPatch(
-                (x1 - BOX_WIDTH / 2, y1 - BOX_HEIGHT / 2),
-                BOX_WIDTH,
-                BOX_HEIGHT,
-                boxstyle="round,pad=0.02",
-                facecolor=COLOURS.get(op.get_type_name(), DEFAULT_COLOUR),
-                edgecolor="#212529",
-            )
-        )
+                draw_edge(ax, centre[key], (x1, y1), BOX_WIDTH, mutation_scale=10)
+        draw_box(ax, (x1, y1), (BOX_WIDTH, BOX_HEIGHT), op.get_type_name())
         name = _node_key(op).split("/")[-1]
         label = name if len(name) <= 14 else name[:13] + "…"
         ax.text(x1, y1, f"{op.get_type_name()}\n{label}", ha="center", va="center", fontsize=7)

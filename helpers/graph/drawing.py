@@ -123,6 +123,42 @@ def _state_loop_path(assign: PlacedNode, read: PlacedNode, bottom: float, index:
     return Path([*corners, (xr - BOX_WIDTH / 2, yr)])
 
 
+def draw_edge(
+    ax: Axes,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    box_width: float,
+    mutation_scale: float = 12,
+) -> None:
+    """An arrow from the right side of the box centred at `start` to the left side of `end`'s."""
+    ax.add_patch(
+        FancyArrowPatch(
+            (start[0] + box_width / 2, start[1]),
+            (end[0] - box_width / 2, end[1]),
+            arrowstyle="-|>",
+            mutation_scale=mutation_scale,
+            color="#495057",
+        )
+    )
+
+
+def draw_box(
+    ax: Axes, centre: tuple[float, float], size: tuple[float, float], type_name: str
+) -> FancyBboxPatch:
+    """A rounded box centred at `centre`, coloured by the operation type `type_name`."""
+    (x, y), (width, height) = centre, size
+    box = FancyBboxPatch(
+        (x - width / 2, y - height / 2),
+        width,
+        height,
+        boxstyle="round,pad=0.02",
+        facecolor=COLOURS.get(type_name, DEFAULT_COLOUR),
+        edgecolor="#212529",
+    )
+    ax.add_patch(box)
+    return box
+
+
 def plot_model_graph(model: ov.Model, ax: Axes, title: str | None = None) -> dict[str, PlacedNode]:
     """Draw `model` on `ax` (data flows left to right; a dashed loop under it is a Variable)."""
     placed = place_nodes(model)
@@ -138,30 +174,12 @@ def plot_model_graph(model: ov.Model, ax: Axes, title: str | None = None) -> dic
     for op in model.get_ordered_ops():
         for port in op.inputs():
             source = placed[port.get_source_output().get_node().get_friendly_name()]
-            (x0, y0), (x1, y1) = _centre(source), _centre(placed[op.get_friendly_name()])
-            ax.add_patch(
-                FancyArrowPatch(
-                    (x0 + BOX_WIDTH / 2, y0),
-                    (x1 - BOX_WIDTH / 2, y1),
-                    arrowstyle="-|>",
-                    mutation_scale=12,
-                    color="#495057",
-                )
-            )
+            draw_edge(ax, _centre(source), _centre(placed[op.get_friendly_name()]), BOX_WIDTH)
     for node in placed.values():
         x, y = _centre(node)
-        ax.add_patch(
-            FancyBboxPatch(
-                (x - BOX_WIDTH / 2, y - BOX_HEIGHT / 2),
-                BOX_WIDTH,
-                BOX_HEIGHT,
-                boxstyle="round,pad=0.02",
-                facecolor=COLOURS.get(node.type_name, DEFAULT_COLOUR),
-                edgecolor="#212529",
-                linewidth=2.0 if node.type_name in STATE_OPS else 1.0,
-                label=node.name,
-            )
-        )
+        box = draw_box(ax, (x, y), (BOX_WIDTH, BOX_HEIGHT), node.type_name)
+        box.set_linewidth(2.0 if node.type_name in STATE_OPS else 1.0)
+        box.set_label(node.name)
         label = "\n".join(filter(None, [node.type_name, shown_name(node.name, node.type_name)]))
         size = _fitting_font_size(label, points_per_unit)
         ax.text(x, y, label, ha="center", va="center", fontsize=size)
