@@ -2,9 +2,11 @@
 
 Used by `helpers.serving.replicas` (notebook 12, the replica tests and benchmark). Every request of
 a sequence carries its id in the `x-sequence-id` header (gRPC metadata is an HTTP/2 header), and
-`hash $http_x_sequence_id consistent;` sends every request with one id to one replica. Predict
-without a usable id is refused by nginx itself: a server-assigned id would only exist after START,
-on whichever replica answered, and the next step could not be routed there.
+`hash $http_x_sequence_id consistent;` sends every request with one id to one replica. The routed
+calls are TFS Predict and KServe ModelInfer / ModelStreamInfer (gRPC), `:predict` and KServe
+`/infer` (REST), the same as the Gateway API routes Envoy gets. Such a call without a usable id is
+refused by nginx itself: a server-assigned id would only exist after START, on whichever replica
+answered, and the next step could not be routed there.
 """
 
 import ctypes
@@ -41,6 +43,17 @@ LOG_FORMAT = (
     "$msec|$server_port|$http_x_sequence_id|$upstream_addr|$status|"
     "$upstream_trailer_grpc_status|$sent_http_grpc_status|$request_uri"
 )
+# The calls that belong to a sequence: nginx location regexes, the same paths the Gateway API
+# routes match (deploy/kubernetes/routing.yaml).
+SEQUENCE_GRPC_PATHS = (
+    r"^/(tensorflow\.serving\.PredictionService/Predict"
+    r"|inference\.GRPCInferenceService/Model(Stream)?Infer)$"
+)
+SEQUENCE_REST_PATHS = (
+    r"^/v1/models/[^/]+(/versions/[0-9]+)?:predict$|^/v2/models/[^/]+(/versions/[^/]+)?/infer$"
+)
+# A ModelStreamInfer stream may stay open, and quiet, for as long as its sequences run.
+STREAM_TIMEOUT = "24h"
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 # Bodies stay in memory: as root, nginx's workers run as `nobody`, which may not enter the folder.
 MAX_BODY = "64m"
@@ -115,10 +128,13 @@ http {{
         # Never to another replica: it does not hold the sequence, and a START placed there
         # would be lost when the home replica is back.
         grpc_next_upstream off;
-        location = /tensorflow.serving.PredictionService/Predict {{
+        location ~ "{SEQUENCE_GRPC_PATHS}" {{
             error_page 418 = @missing_id;
             error_page 502 504 = @replica_down;
             if ($sequence_id_ok = 0) {{ return 418; }}
+            grpc_read_timeout {STREAM_TIMEOUT};
+            grpc_send_timeout {STREAM_TIMEOUT};
+            client_body_timeout {STREAM_TIMEOUT};
             grpc_pass grpc://grpc_by_sequence;
         }}
         location / {{
@@ -137,7 +153,7 @@ http {{
         proxy_set_header Connection "";
         proxy_buffering off;
         proxy_next_upstream off;
-        location ~ ":predict$" {{
+        location ~ "{SEQUENCE_REST_PATHS}" {{
             error_page 418 = @missing_id;
             error_page 502 504 = @replica_down;
             if ($sequence_id_ok = 0) {{ return 418; }}
