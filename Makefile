@@ -102,6 +102,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.vad_bench
 
 .PHONY: nginx replicas
+PROXY ?= nginx
 ## nginx: install Debian's nginx when it is missing (as root; otherwise says how); replicas use it
 nginx:
 	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then echo "nginx is installed"; \
@@ -109,6 +110,6 @@ nginx:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null && echo "nginx installed"; \
 	else echo "nginx is missing: run 'sudo apt-get install -y nginx' (or 'sudo make nginx')" >&2; exit 1; fi
 
-## replicas: 3 server replicas behind nginx, routed by sequence id; prints the ports; Ctrl-C stops
-replicas: $(STAMP) nginx
-	$(BIN)/python -m tools.replicas --count 3
+## replicas: 3 server replicas behind nginx (PROXY=envoy: Envoy), routed by sequence id; Ctrl-C stops
+replicas: $(STAMP) $(if $(filter nginx,$(PROXY)),nginx)
+	$(BIN)/python -m tools.replicas --count 3 --proxy $(PROXY)

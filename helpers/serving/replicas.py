@@ -1,9 +1,10 @@
-"""N replicas of the local model server on loopback, with nginx in front routing by sequence id.
+"""N replicas of the local model server on loopback, with a proxy in front routing by sequence id.
 
 Taught in notebook 12; used by tests/server/test_server_replicas.py, the routing benchmark and
-`make replicas`. Every replica serves the same repository on its own fixed ports, so that a
-replica stopped and started again is the same nginx upstream; with `snapshots=True` each one gets
-its own `--sequence_snapshot_path`, and a restarted replica takes its sequences back.
+`make replicas`. The proxy is nginx (the default) or Envoy (`proxy="envoy"`, routed by the rules of
+the Kubernetes manifests). Every replica serves the same repository on its own fixed ports, so that
+a replica stopped and started again is the same upstream; with `snapshots=True` each one gets its
+own `--sequence_snapshot_path`, and a restarted replica takes its sequences back.
 """
 
 import socket
@@ -12,9 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Protocol
 
 from helpers.serving import launcher
+from helpers.serving.envoy import EnvoyHandle, read_access_log, start_envoy
 from helpers.serving.nginx import NginxHandle, start_nginx
+
+PROXIES = ("nginx", "envoy")
 
 
 def free_ports(count: int) -> list[int]:
@@ -59,9 +64,27 @@ class Route:
     uri: str
 
 
+class Proxy(Protocol):
+    """What the replica set needs of its proxy: nginx's and Envoy's handles both have it."""
+
+    folder: Path
+    grpc_port: int
+    rest_port: int
+
+    @property
+    def access_log(self) -> Path:
+        """The proxy's access log: one line per request."""
+
+    def is_running(self) -> bool:
+        """True while the proxy runs."""
+
+    def stop(self) -> None:
+        """Stop the proxy gracefully; safe to call twice."""
+
+
 @dataclass(eq=False)
 class ReplicaSet:
-    """Replicas of one repository behind one nginx; a context manager that stops everything."""
+    """Replicas of one repository behind one proxy; a context manager that stops everything."""
 
     repository: Path
     model_names: list[str]
@@ -69,19 +92,29 @@ class ReplicaSet:
     folder: Path
     replicas: list[Replica]
     snapshots: bool = False
-    nginx: NginxHandle | None = field(default=None, repr=False)
+    proxy: Proxy | None = field(default=None, repr=False)
+
+    @property
+    def nginx(self) -> NginxHandle | None:
+        """The nginx in front, if the proxy is nginx."""
+        return self.proxy if isinstance(self.proxy, NginxHandle) else None
+
+    @property
+    def envoy(self) -> EnvoyHandle | None:
+        """The Envoy in front, if the proxy is Envoy."""
+        return self.proxy if isinstance(self.proxy, EnvoyHandle) else None
 
     @property
     def grpc_address(self) -> str:
-        """`host:port` of nginx's gRPC port: what clients use."""
-        assert self.nginx is not None, "nginx is not running"
-        return f"{launcher.LOOPBACK}:{self.nginx.grpc_port}"
+        """`host:port` of the proxy's gRPC port: what clients use."""
+        assert self.proxy is not None, "the proxy is not running"
+        return f"{launcher.LOOPBACK}:{self.proxy.grpc_port}"
 
     @property
     def rest_url(self) -> str:
-        """Base URL of nginx's REST port."""
-        assert self.nginx is not None, "nginx is not running"
-        return f"http://{launcher.LOOPBACK}:{self.nginx.rest_port}"
+        """Base URL of the proxy's REST port."""
+        assert self.proxy is not None, "the proxy is not running"
+        return f"http://{launcher.LOOPBACK}:{self.proxy.rest_port}"
 
     def snapshot_folder(self, index: int) -> Path:
         """Where replica `index` writes its snapshot (with `snapshots=True`)."""
@@ -132,11 +165,13 @@ class ReplicaSet:
         return None
 
     def routes(self) -> list[Route]:
-        """Every request nginx has logged so far, oldest first."""
-        assert self.nginx is not None, "nginx is not running"
-        rest_port = str(self.nginx.rest_port)
+        """Every request the proxy has logged so far, oldest first."""
+        assert self.proxy is not None, "the proxy is not running"
+        if self.envoy is not None:
+            return self._envoy_routes(self.envoy)
+        rest_port = str(self.proxy.rest_port)
         routes = []
-        for line in self.nginx.access_log.read_text(encoding="utf-8").splitlines():
+        for line in self.proxy.access_log.read_text(encoding="utf-8").splitlines():
             _, port, sequence, upstream, status, upstream_grpc, own_grpc, uri = line.split("|", 7)
             grpc_status = upstream_grpc if upstream_grpc != "-" else own_grpc
             routes.append(
@@ -151,10 +186,27 @@ class ReplicaSet:
             )
         return routes
 
+    def _envoy_routes(self, envoy: EnvoyHandle) -> list[Route]:
+        """Every request Envoy has logged so far, oldest first."""
+        routes = []
+        for request in read_access_log(envoy.access_log):
+            rest = request.port == envoy.rest_port
+            routes.append(
+                Route(
+                    protocol="rest" if rest else "grpc",
+                    sequence_id=request.sequence_id,
+                    replica=None if request.upstream is None else self.replica_at(request.upstream),
+                    http_status=request.status,
+                    grpc_status=None if rest else request.grpc_status,
+                    uri=request.path,
+                )
+            )
+        return routes
+
     def stop(self) -> None:
-        """Stop nginx, then every replica (tidily); safe to call twice."""
-        if self.nginx is not None:
-            self.nginx.stop()
+        """Stop the proxy, then every replica (tidily); safe to call twice."""
+        if self.proxy is not None:
+            self.proxy.stop()
         for replica in self.replicas:
             self.stop_replica(replica.index)
 
@@ -163,7 +215,7 @@ class ReplicaSet:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Stop nginx and the replicas."""
+        """Stop the proxy and the replicas."""
         self.stop()
 
 
@@ -174,11 +226,14 @@ def start_replicas(
     count: int = 3,
     folder: str | Path | None = None,
     snapshots: bool = False,
+    proxy: Literal["nginx", "envoy"] = "nginx",
 ) -> ReplicaSet:
-    """Start `count` replicas at once (each `server_args` plus ports), then nginx in front.
+    """Start `count` replicas at once (each `server_args` plus ports), then `proxy` in front.
 
-    Logs, nginx's files and snapshots go to `folder` (default `<repository>/replicas`).
+    Logs, the proxy's files and snapshots go to `folder` (default `<repository>/replicas`).
     """
+    if proxy not in PROXIES:
+        raise ValueError(f"proxy must be one of {PROXIES}, not {proxy!r}")
     repository = Path(repository)
     folder = Path(folder) if folder is not None else repository / "replicas"
     folder.mkdir(parents=True, exist_ok=True)
@@ -191,7 +246,8 @@ def start_replicas(
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(group.start_replica, range(count)))
         pairs = [(r.grpc_port, r.rest_port) for r in replicas]
-        group.nginx = start_nginx(folder / "nginx", ports[-2], ports[-1], pairs)
+        start = start_envoy if proxy == "envoy" else start_nginx
+        group.proxy = start(folder / proxy, ports[-2], ports[-1], pairs)
     except BaseException:
         group.stop()
         raise
