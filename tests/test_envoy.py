@@ -1,0 +1,288 @@
+"""The real Envoy, run with the routes of deploy/kubernetes/routing.yaml, in front of stand-in
+backends that report who they are: sticky by `x-sequence-id` for TFS Predict, KServe ModelInfer, a
+ModelStreamInfer stream and REST; refusals answered by Envoy itself; a dead backend; a tidy stop.
+Which backend answered is what the backend says, never what the code under test says."""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+
+from helpers.serving.calls import rest_call, rpc_failure
+from helpers.serving.envoy import (
+    INSTALL_HINT,
+    REPLICA_DOWN_DETAILS,
+    EnvoyHandle,
+    LoggedRequest,
+    find_envoy,
+    read_access_log,
+    start_envoy,
+)
+from helpers.serving.gateway_routes import ROUTING_MANIFEST
+from helpers.serving.launcher import LOOPBACK
+from helpers.serving.nginx import MISSING_ID_MESSAGE
+from helpers.serving.replicas import free_ports
+
+# CI installs Envoy from the pinned wheel: there a missing Envoy fails instead of skipping.
+pytestmark = pytest.mark.skipif(
+    find_envoy() is None and not os.environ.get("CI"), reason=INSTALL_HINT
+)
+BACKENDS = 3
+HEADER = "x-sequence-id"
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
+STREAM_INFER = "/inference.GRPCInferenceService/ModelStreamInfer"
+MODEL_STATUS = "/tensorflow.serving.ModelService/GetModelStatus"
+TIMEOUT = 10.0
+
+
+def _answer(index: int, path: str, metadata: tuple) -> bytes:
+    """What every stand-in says: which backend it is, what was called, with which id."""
+    headers = dict(metadata)
+    return json.dumps({"backend": index, "path": path, "id": headers.get(HEADER)}).encode()
+
+
+class _AnyMethod(grpc.GenericRpcHandler):
+    """A gRPC stand-in answering every method (bytes in, bytes out), streams message by message."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        """A handler for whatever `details.method` is."""
+        path, metadata = details.method, tuple(details.invocation_metadata)
+        if path == STREAM_INFER:
+            return grpc.stream_stream_rpc_method_handler(
+                lambda requests, _: (_answer(self.index, path, metadata) for _ in requests)
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            lambda _, __: _answer(self.index, path, metadata)
+        )
+
+
+class _RestAnswer(BaseHTTPRequestHandler):
+    """A REST stand-in: every GET or POST gets the backend's answer as JSON."""
+
+    protocol_version = "HTTP/1.1"
+    index = -1
+
+    def do_GET(self) -> None:
+        """Answer."""
+        body = _answer(self.index, self.path, ((HEADER, self.headers.get(HEADER)),))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        """Read the body, then answer."""
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.do_GET()
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@dataclass
+class Front:
+    """Envoy in front of the stand-ins, and the stand-ins' ports."""
+
+    envoy: EnvoyHandle
+    grpc_servers: list[grpc.Server]
+    grpc_ports: list[int]
+    rest_ports: list[int]
+
+    @property
+    def address(self) -> str:
+        """Envoy's gRPC address."""
+        return f"{LOOPBACK}:{self.envoy.grpc_port}"
+
+    @property
+    def url(self) -> str:
+        """Envoy's REST base URL."""
+        return f"http://{LOOPBACK}:{self.envoy.rest_port}"
+
+
+@pytest.fixture
+def front(tmp_path: Path) -> Iterator[Front]:
+    """Three gRPC and three REST stand-ins behind the real Envoy."""
+    ports = free_ports(2 * BACKENDS + 2)
+    grpc_ports, rest_ports = ports[:BACKENDS], ports[BACKENDS : 2 * BACKENDS]
+    servers = []
+    for index, port in enumerate(grpc_ports):
+        server = grpc.server(ThreadPoolExecutor(4), handlers=[_AnyMethod(index)])
+        server.add_insecure_port(f"{LOOPBACK}:{port}")
+        server.start()
+        servers.append(server)
+    rest_servers = []
+    for index, port in enumerate(rest_ports):
+        handler = type("Handler", (_RestAnswer,), {"index": index})
+        rest_server = ThreadingHTTPServer((LOOPBACK, port), handler)
+        threading.Thread(target=rest_server.serve_forever, daemon=True).start()
+        rest_servers.append(rest_server)
+    envoy = start_envoy(
+        tmp_path, ports[-2], ports[-1], list(zip(grpc_ports, rest_ports, strict=True))
+    )
+    yield Front(envoy, servers, grpc_ports, rest_ports)
+    envoy.stop()
+    for server in servers:
+        server.stop(0)
+    for rest_server in rest_servers:
+        rest_server.shutdown()
+        rest_server.server_close()
+
+
+def unary(channel: grpc.Channel, path: str, sequence_id: str | None) -> dict:
+    """One unary call through Envoy; the stand-in's answer."""
+    metadata = () if sequence_id is None else ((HEADER, sequence_id),)
+    answer = channel.unary_unary(path)(b"request", timeout=TIMEOUT, metadata=metadata)
+    return json.loads(answer)
+
+
+def stream(channel: grpc.Channel, sequence_id: str | None, messages: int) -> list[dict]:
+    """One ModelStreamInfer stream of `messages` requests through Envoy; the answers."""
+    metadata = () if sequence_id is None else ((HEADER, sequence_id),)
+    call = channel.stream_stream(STREAM_INFER)
+    answers = call(iter([b"request"] * messages), timeout=TIMEOUT, metadata=metadata)
+    return [json.loads(answer) for answer in answers]
+
+
+def logged(envoy: EnvoyHandle, count: int) -> list[LoggedRequest]:
+    """The access log once it holds `count` requests (Envoy writes it every few ms)."""
+    deadline = time.monotonic() + 10
+    while len(requests := read_access_log(envoy.access_log)) < count:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    return requests
+
+
+def test_grpc_calls_of_one_sequence_reach_one_backend_whatever_the_method(front):
+    ids = [str(i) for i in (1, 7, 42, 1000, 2**40, 2**63 + 5, *range(100, 112))]
+    answers: dict[str, list[dict]] = {}
+    with grpc.insecure_channel(front.address) as channel:
+        for i in ids:
+            answers[i] = [unary(channel, PREDICT, i), unary(channel, MODEL_INFER, i)]
+            answers[i] += [unary(channel, PREDICT, i), *stream(channel, i, 3)]
+    for i in ids:
+        assert len({a["backend"] for a in answers[i]}) == 1, answers[i]
+        assert {a["id"] for a in answers[i]} == {i}
+    homes = {i: answers[i][0]["backend"] for i in ids}
+    assert len(set(homes.values())) > 1, "every id went to one backend"
+    # The access log names the backend each answer came from.
+    requests = logged(front.envoy, 4 * len(ids))
+    by_id = {(r.sequence_id, r.path) for r in requests}
+    assert {(i, STREAM_INFER) for i in ids} <= by_id
+    for request in requests:
+        assert request.port == front.envoy.grpc_port and request.grpc_status == "0"
+        assert request.upstream == f"{LOOPBACK}:{front.grpc_ports[homes[str(request.sequence_id)]]}"
+
+
+def test_rest_calls_of_one_sequence_reach_one_backend(front):
+    ids = [str(i) for i in range(1, 21)]
+    homes = {}
+    for i in ids:
+        backends = set()
+        for path in (
+            "/v1/models/m:predict",
+            "/v1/models/m/versions/2:predict",
+            "/v2/models/m/infer",
+        ):
+            status, body = rest_call(f"{front.url}{path}", {"inputs": []}, headers={HEADER: i})
+            assert (status, body["path"], body["id"]) == (200, path, i)
+            backends.add(body["backend"])
+        assert len(backends) == 1
+        homes[i] = backends.pop()
+    assert len(set(homes.values())) > 1, "every id went to one backend"
+    for request in logged(front.envoy, 3 * len(ids)):
+        assert request.port == front.envoy.rest_port
+        assert request.upstream == f"{LOOPBACK}:{front.rest_ports[homes[str(request.sequence_id)]]}"
+
+
+@pytest.mark.parametrize("bad", [None, "", "0", "abc", "-5", "12x", "1" * 21])
+def test_calls_without_a_routable_id_are_refused_by_envoy(front, bad):
+    refused = ("INVALID_ARGUMENT", MISSING_ID_MESSAGE)
+    with grpc.insecure_channel(front.address) as channel:
+        assert rpc_failure(lambda: unary(channel, PREDICT, bad)) == refused
+        assert rpc_failure(lambda: unary(channel, MODEL_INFER, bad)) == refused
+        assert rpc_failure(lambda: stream(channel, bad, 2)) == refused
+        # Other methods need no id: any backend answers.
+        assert unary(channel, MODEL_STATUS, bad)["path"] == MODEL_STATUS
+    headers = {} if bad is None else {HEADER: bad}
+    for path in ("/v1/models/m:predict", "/v2/models/m/versions/1/infer"):
+        body = {"inputs": []}
+        assert rest_call(f"{front.url}{path}", body, headers=headers) == (
+            400,
+            {"error": MISSING_ID_MESSAGE},
+        )
+    assert rest_call(f"{front.url}/v1/models/m", headers=headers)[1]["path"] == "/v1/models/m"
+    status, body = rest_call(f"{front.url}/admin/models/m/sequences", headers=headers)
+    assert status == 403 and "per replica" in body["error"]
+    assert all(r.upstream is None for r in logged(front.envoy, 8) if r.status >= 400)
+
+
+def test_the_sequences_of_a_dead_backend_get_unavailable_and_the_others_go_on(front):
+    ids = [str(i) for i in range(1, 31)]
+    with grpc.insecure_channel(front.address) as channel:
+        homes = {i: unary(channel, PREDICT, i)["backend"] for i in ids}
+        victim = homes["1"]
+        front.grpc_servers[victim].stop(0).wait()
+        for i in ids:
+            call: Callable[[], object] = lambda i=i: unary(channel, PREDICT, i)  # noqa: E731
+            if homes[i] == victim:
+                # No retry and no other backend: the sequence's state is only on its own.
+                assert rpc_failure(call) == ("UNAVAILABLE", REPLICA_DOWN_DETAILS)
+            else:
+                assert unary(channel, PREDICT, i)["backend"] == homes[i]
+    failed = [r for r in logged(front.envoy, 2 * len(ids)) if r.grpc_status == "14"]
+    assert sorted(r.sequence_id for r in failed) == sorted(i for i in ids if homes[i] == victim)
+    assert all(r.upstream is None for r in failed)
+
+
+def test_envoy_stops_gracefully_through_its_admin_port(front):
+    assert front.envoy.is_running()
+    front.envoy.stop()
+    assert front.envoy.process.returncode == 0  # a kill after the wait would be negative
+    front.envoy.stop()  # twice is fine
+
+
+def test_a_rest_response_override_answers_for_a_dead_backend(front, tmp_path):
+    documents = [d for d in yaml.safe_load_all(ROUTING_MANIFEST.read_text(encoding="utf-8")) if d]
+    [policy] = [d for d in documents if d["metadata"]["name"] == "sticky-sequences-rest"]
+    down = json.dumps({"error": "that replica is down"})
+    policy["spec"]["responseOverride"] = [
+        {
+            "match": {"statusCodes": [{"type": "Value", "value": 503}]},
+            "response": {
+                "contentType": "application/json",
+                "body": {"type": "Inline", "inline": down},
+            },
+        }
+    ]
+    manifest = tmp_path / "routing.yaml"
+    manifest.write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+    grpc_port, rest_port, nobody = free_ports(3)
+    rest_ports = [front.rest_ports[0], nobody, front.rest_ports[2]]
+    pairs = list(zip(front.grpc_ports, rest_ports, strict=True))
+    envoy = start_envoy(tmp_path / "envoy", grpc_port, rest_port, pairs, manifest)
+    try:
+        answers = {}
+        for i in map(str, range(1, 31)):
+            url = f"http://{LOOPBACK}:{rest_port}/v1/models/m:predict"
+            answers[i] = rest_call(url, {"inputs": []}, headers={HEADER: i})
+    finally:
+        envoy.stop()
+    answered = {i: body["backend"] for i, (status, body) in answers.items() if status == 200}
+    refused = [i for i, answer in answers.items() if answer == (503, json.loads(down))]
+    assert set(answered.values()) == {0, 2}
+    assert refused and sorted(refused + list(answered)) == sorted(answers)
