@@ -364,6 +364,14 @@ def workload_problems(documents: list[Doc]) -> list[str]:
     for mount in server_container(documents)["volumeMounts"]:
         if mount["name"] not in volumes and mount["name"] not in claims:
             problems.append(f"{label(statefulset)}: volume {mount['name']} does not exist")
+    container = server_container(documents)
+    if container["securityContext"].get("readOnlyRootFilesystem"):
+        home = next((e["value"] for e in container.get("env", []) if e["name"] == "HOME"), "/")
+        mount = mount_of(container, home.rstrip("/") + "/")
+        if mount is None or "emptyDir" not in volumes.get(mount["name"], {}):
+            problems.append(
+                f"{label(statefulset)}: HOME {home} is read-only (OpenVINO writes there)"
+            )
     config_maps = {doc["metadata"]["name"] for doc in all_of(documents, "ConfigMap")}
     for volume in volumes.values():
         if "configMap" in volume and volume["configMap"]["name"] not in config_maps:
@@ -693,6 +701,8 @@ references | Service/model-server | spec.selector.app | "x" | selects no model s
 references | Service/model-server | spec.ports.1.targetPort | "http" | targetPort http
 references | StatefulSet | spec.serviceName | "model-server" | headless
 references | StatefulSet | @pod.volumes.0.configMap.name | "config" | not generated
+references | StatefulSet | @container.env | - | HOME / is read-only
+references | StatefulSet | @container.env.0.value | "/var/lib/model-server" | is read-only
 cli | StatefulSet | @container.args+ | "--grpc_bind_adress=0.0.0.0" | does not exist
 cli | StatefulSet | @container.args+ | ["--sequence_introspection", "true"] | unmatched arguments
 cli | StatefulSet | @container.args+ | "--rest_bind_address=127.0.0.1" | loopback only
