@@ -13,6 +13,8 @@ import gzip
 import json
 import re
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,7 +30,6 @@ import yaml
 from helpers.model_server.config.cli import Settings, UsageError, parse_args
 from helpers.model_server.config.config_file import ConfigFileError, parse_config_text
 from helpers.model_server.rest_api.http import DRAIN_SECONDS
-from helpers.model_server.server import SHUTDOWN_GRACE_SECONDS
 from helpers.paths import REPO_ROOT
 from helpers.serving import launcher, nginx
 
@@ -438,13 +439,28 @@ def config_problems(config_text: str) -> list[str]:
     return []
 
 
+@cache
+def grpc_grace_seconds() -> float:
+    """The server's SHUTDOWN_GRACE_SECONDS, read in a process of its own: importing the server
+    here would load all of TensorFlow (its TF-free importer is for the server's process only)."""
+    code = (
+        "from helpers.model_server.process.light_tensorflow import "
+        "install_light_tensorflow_namespace as light; light(); "
+        "from helpers.model_server.server import SHUTDOWN_GRACE_SECONDS; "
+        "print(SHUTDOWN_GRACE_SECONDS)"
+    )
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    return float(result.stdout)
+
+
 def shutdown_problems(documents: list[Doc]) -> list[str]:
     """The grace period covers the preStop sleep, the server's drain and its snapshot write."""
     pod = find(documents, "StatefulSet")["spec"]["template"]["spec"]
     sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     # gRPC calls in flight get SHUTDOWN_GRACE_SECONDS, REST requests DRAIN_SECONDS, at worst one
     # after the other; then the snapshot is written, which needs time that must remain.
-    needed = sleep + SHUTDOWN_GRACE_SECONDS + DRAIN_SECONDS
+    needed = sleep + grpc_grace_seconds() + DRAIN_SECONDS
     grace = pod["terminationGracePeriodSeconds"]
     if grace <= needed:
         return [f"grace period {grace} s leaves no time for the snapshot after {needed} s"]
