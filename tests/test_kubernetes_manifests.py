@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema is not pinned)
+import jsonschema  # type: ignore[import-untyped]  # its stubs (types-jsonschema) are not pinned
 import kubernetes_validate  # type: ignore[import-untyped]  # ships no type information
 import pytest
 import yaml
@@ -313,6 +313,21 @@ def route_problems(documents: list[Doc], route: Doc) -> list[str]:
     return problems
 
 
+def matched_headers(route: Doc) -> list[Doc]:
+    """Every header match of a route's rules."""
+    return [
+        header
+        for rule in route["spec"]["rules"]
+        for match in rule.get("matches", [])
+        for header in match.get("headers", [])
+    ]
+
+
+def hashed_header(policy: Doc) -> str:
+    """The header a BackendTrafficPolicy's consistent hash reads."""
+    return str(policy["spec"]["loadBalancer"]["consistentHash"]["header"]["name"])
+
+
 def reference_problems(documents: list[Doc]) -> list[str]:
     """Names that must resolve: class, parents, backends, filters, policy targets, Services."""
     problems = []
@@ -333,6 +348,12 @@ def reference_problems(documents: list[Doc]) -> list[str]:
     for route in routes:
         if targeted.count((route["kind"], route["metadata"]["name"])) != 1:
             problems.append(f"{label(route)}: not exactly one BackendTrafficPolicy targets it")
+    matched = {header["name"] for route in routes for header in matched_headers(route)}
+    for policy in all_of(documents, "BackendTrafficPolicy"):
+        if {hashed_header(policy)} != matched:
+            problems.append(
+                f"{label(policy)}: hashes {hashed_header(policy)}, routes match {matched}"
+            )
     return problems + workload_problems(documents)
 
 
@@ -525,7 +546,7 @@ def pin_problems(image_text: str, repository_text: str) -> list[str]:
     ]
 
 
-# --- Messages: the same as nginx's ----------------------------------------------------------------
+# --- The same as nginx: messages, id pattern, hashed header ---------------------------------------
 
 
 def nginx_text() -> str:
@@ -533,8 +554,8 @@ def nginx_text() -> str:
     return nginx.nginx_config(Path("/tmp/front"), 9000, 8000, [(9001, 8001)])
 
 
-def message_problems(documents: list[Doc]) -> list[str]:
-    """What the gateway answers by itself equals what nginx answers."""
+def nginx_problems(documents: list[Doc]) -> list[str]:
+    """What the gateway answers by itself, and the header it hashes, are what nginx has."""
     problems = []
     grpc = find(documents, "HTTPRouteFilter", "missing-sequence-id-grpc")["spec"]["directResponse"]
     if grpc["body"]["inline"] != nginx.MISSING_ID_MESSAGE:
@@ -558,13 +579,13 @@ def message_problems(documents: list[Doc]) -> list[str]:
                 if f"add_header {header['name']} {header['value']};" not in text:
                     problems.append(f"{header['name']}: {header['value']} is not what nginx sends")
     for route in (grpc_route, find(documents, "HTTPRoute")):
-        for rule in route["spec"]["rules"]:
-            for match in rule.get("matches", []):
-                for header in match.get("headers", []):
-                    if f'"~{header["value"]}" 1;' not in text:
-                        problems.append(
-                            f"{label(route)}: {header['value']} is not nginx's id pattern"
-                        )
+        for header in matched_headers(route):
+            if f'"~{header["value"]}" 1;' not in text:
+                problems.append(f"{label(route)}: {header['value']} is not nginx's id pattern")
+    for policy in all_of(documents, "BackendTrafficPolicy"):
+        variable = "$http_" + hashed_header(policy).lower().replace("-", "_")
+        if f"hash {variable} consistent;" not in text:
+            problems.append(f"{label(policy)}: nginx does not hash {hashed_header(policy)}")
     return problems
 
 
@@ -667,7 +688,7 @@ CHECKS: dict[str, Callable[[list[Doc]], list[str]]] = {
     "cli": cli_problems,
     "shutdown": shutdown_problems,
     "image": image_problems,
-    "messages": message_problems,
+    "nginx": nginx_problems,
 }
 # Short names for long paths in the table below.
 PATH_ALIASES = {
@@ -719,6 +740,8 @@ references | Service/model-server | spec.ports.1.targetPort | "http" | targetPor
 references | StatefulSet | spec.serviceName | "model-server" | headless
 references | StatefulSet | @pod.volumes.0.configMap.name | "config" | not generated
 references | StatefulSet | @container.env | - | HOME / is read-only
+references | REST_POLICY | @hash.header.name | "x-session-id" | hashes x-session-id
+nginx | GRPC_POLICY | @hash.header.name | "x-session-id" | nginx does not hash x-session-id
 references | StatefulSet | @container.env.0.value | "/var/lib/model-server" | is read-only
 cli | StatefulSet | @container.args+ | "--grpc_bind_adress=0.0.0.0" | does not exist
 cli | StatefulSet | @container.args+ | ["--sequence_introspection", "true"] | unmatched arguments
@@ -731,11 +754,11 @@ shutdown | StatefulSet | @pod.terminationGracePeriodSeconds | 5 | no time for th
 image | StatefulSet | @container.command | ["ovms"] | ENTRYPOINT
 image | ConfigMap | data.config.json | "{\\"model_config_list\\": []}" | no model
 image | ConfigMap | data.config.json | "{\\"model_config_list\\": [MODEL]}" | under /srv/m
-messages | GRPC_REFUSAL | @direct.body.inline | "no id" | gRPC refusal
-messages | REST_REFUSAL | @direct.body.inline | "no id" | REST refusal
-messages | ADMIN_REFUSAL | @direct.statusCode | 404 | /admin/ refusal
-messages | GRPCRoute | @refusal.responseHeaderModifier.set.0.value | "13" | grpc-status
-messages | HTTPRoute | spec.rules.0.matches.0.headers.0.value | "^[0-9]+$" | id pattern
+nginx | GRPC_REFUSAL | @direct.body.inline | "no id" | gRPC refusal
+nginx | REST_REFUSAL | @direct.body.inline | "no id" | REST refusal
+nginx | ADMIN_REFUSAL | @direct.statusCode | 404 | /admin/ refusal
+nginx | GRPCRoute | @refusal.responseHeaderModifier.set.0.value | "13" | grpc-status
+nginx | HTTPRoute | spec.rules.0.matches.0.headers.0.value | "^[0-9]+$" | id pattern
 """
 # A model whose base path the image does not have (the JSON of one config.json entry).
 OUTSIDE_MODEL = '{\\"config\\": {\\"name\\": \\"m\\", \\"base_path\\": \\"/srv/m\\"}}'
