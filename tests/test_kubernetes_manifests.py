@@ -13,6 +13,7 @@ import gzip
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -661,17 +662,63 @@ def documents() -> list[Doc]:
     return load_documents()
 
 
-@pytest.fixture(scope="module")
-def server(
-    documents: list[Doc], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[launcher.ServerHandle]:
+def start_pod_server(documents: list[Doc], folder: Path) -> launcher.ServerHandle:
     """The server run with the container's flags on loopback and the image's model repository."""
-    folder = tmp_path_factory.mktemp("kubernetes_pod")
     config_path = local_repository(documents, folder)
     args = loopback_args(server_container(documents)["args"], config_path, folder / "snapshots")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     models = [entry["config"]["name"] for entry in config["model_config_list"]]
-    handle = launcher.start_server(folder, models, args)
+    return launcher.start_server(folder, models, args)
+
+
+def start_sequence(server: launcher.ServerHandle, model: str, sequence_id: int) -> int:
+    """START a sequence over KServe REST with zeros of the model's input shape; the status."""
+    base = f"http://{launcher.LOOPBACK}:{server.rest_port}/v2/models/{model}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(base, timeout=10) as response:
+        (first, *_) = json.load(response)["inputs"]
+    size = 1
+    for dim in first["shape"]:
+        size *= max(dim, 1)
+    tensor = {**first, "data": [0] * size, "shape": [max(dim, 1) for dim in first["shape"]]}
+    body = {"inputs": [tensor], "parameters": {"sequence_id": sequence_id, "sequence_start": True}}
+    request = urllib.request.Request(f"{base}/infer", json.dumps(body).encode(), method="POST")
+    with opener.open(request, timeout=10) as response:
+        return int(response.status)
+
+
+def sigterm_problems(documents: list[Doc], folder: Path) -> list[str]:
+    """With a live sequence, SIGTERM ends the server cleanly and writes the sequence to the
+    snapshot volume within what the grace period leaves after the preStop sleep."""
+    pod = find(documents, "StatefulSet")["spec"]["template"]["spec"]
+    budget = (
+        pod["terminationGracePeriodSeconds"]
+        - pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    )
+    server = start_pod_server(documents, folder)
+    process = server.process
+    try:
+        if process is None or start_sequence(server, server.model_names[0], 41) != 200:
+            return ["the server did not start a sequence"]
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(max(budget, 0))
+        except subprocess.TimeoutExpired:
+            return [f"SIGTERM did not end the server within {budget} s"]
+    finally:
+        server.stop()
+    problems = [] if code == 0 else [f"the server exited with {code} at SIGTERM"]
+    if "wrote 1 sequence(s)" not in server.log_text():
+        problems.append("no snapshot of the live sequence was written at SIGTERM")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def server(
+    documents: list[Doc], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[launcher.ServerHandle]:
+    """The server run as the container runs it, on loopback; stopped after the module."""
+    handle = start_pod_server(documents, tmp_path_factory.mktemp("kubernetes_pod"))
     try:
         yield handle
     finally:
@@ -891,3 +938,21 @@ def test_probes_refuse_a_broken_copy(
     """A probe on a path or port where the server does not answer with success is refused."""
     problems = probe_problems(mutated(documents, target, path, value), server)
     assert any(expected in problem for problem in problems), problems
+
+
+def test_sigterm_drains_and_snapshots_within_the_grace_period(
+    documents: list[Doc], tmp_path: Path
+) -> None:
+    """SIGTERM with a live sequence: exit 0 and the snapshot written, inside the grace period."""
+    assert sigterm_problems(documents, tmp_path) == []
+
+
+def test_sigterm_check_refuses_a_pod_without_snapshots(
+    documents: list[Doc], tmp_path: Path
+) -> None:
+    """The same run without --sequence_snapshot_path is refused: nothing would survive."""
+    broken = copy.deepcopy(documents)
+    args = server_container(broken)["args"]
+    args.remove(next(arg for arg in args if arg.startswith("--sequence_snapshot_path")))
+    problems = sigterm_problems(broken, tmp_path)
+    assert problems == ["no snapshot of the live sequence was written at SIGTERM"]
