@@ -463,8 +463,9 @@ def config_problems(config_text: str) -> list[str]:
 
 @cache
 def grpc_grace_seconds() -> float:
-    """The server's SHUTDOWN_GRACE_SECONDS, read in a process of its own: importing the server
-    here would load all of TensorFlow (its TF-free importer is for the server's process only)."""
+    """The server's SHUTDOWN_GRACE_SECONDS, read in a process of its own."""
+    # Imported here, the server module would load all of TensorFlow: its TF-free importer is
+    # meant for the server's own process, and would break TensorFlow for the other tests.
     code = (
         "from helpers.model_server.process.light_tensorflow import "
         "install_light_tensorflow_namespace as light; light(); "
@@ -688,8 +689,7 @@ def start_sequence(server: launcher.ServerHandle, model: str, sequence_id: int) 
 
 
 def sigterm_problems(documents: list[Doc], folder: Path) -> list[str]:
-    """With a live sequence, SIGTERM ends the server cleanly and writes the sequence to the
-    snapshot volume within what the grace period leaves after the preStop sleep."""
+    """SIGTERM with a live sequence: exit 0, sequence saved, within grace minus preStop sleep."""
     pod = find(documents, "StatefulSet")["spec"]["template"]["spec"]
     budget = (
         pod["terminationGracePeriodSeconds"]
