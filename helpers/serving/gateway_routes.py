@@ -101,10 +101,9 @@ class _Fields:
 
 @dataclass
 class _Backend:
-    """Where a rule sends its requests, and how the target route's policy balances them."""
+    """An Envoy cluster: the backend Service's `port`, spoken to in HTTP/2 (gRPC) or HTTP/1.1."""
 
     cluster: str
-    service: str
     port: int
     http2: bool
 
@@ -231,7 +230,11 @@ def _policy(policy: _Fields) -> tuple[list[tuple[str, str]], _Policy]:
 
 
 def _response_override(override: _Fields) -> dict[str, Any]:
-    """A local reply mapper: Envoy's own answer with this status gets this body instead."""
+    """A local reply mapper: Envoy's own answer with this status gets this body instead.
+
+    Envoy Gateway rewrites a backend's own answer with that status as well: a model server's 503
+    (sequence limit reached, connection cap, not ready) keeps its own body here.
+    """
     match = override.need_sub("match")
     codes = []
     for code in match.items("statusCodes"):
@@ -249,7 +252,10 @@ def _response_override(override: _Fields) -> dict[str, Any]:
     content_type = str(response.get("contentType", "text/plain"))
     response.done()
     override.done()
-    comparison = {"op": "EQ", "value": {"default_value": codes[0], "runtime_key": "unused"}}
+    comparison = {
+        "op": "EQ",
+        "value": {"default_value": codes[0], "runtime_key": "gateway_routes.response_override"},
+    }
     return {
         "filter": {"status_code_filter": {"comparison": comparison}},
         "body": {"inline_string": text},
@@ -415,7 +421,7 @@ def _backend_action(
         raise ValueError(f"{ref.where}.port: no local endpoints for port {port}")
     http2 = kind == "GRPCRoute"
     cluster = f"{service}-{port}-{'grpc' if http2 else 'http'}"
-    rendering.backends[cluster] = _Backend(cluster, service, port, http2)
+    rendering.backends[cluster] = _Backend(cluster, port, http2)
     if rendering.cluster_policies.setdefault(cluster, policy) is not policy:
         raise ValueError(f"{ref.where}: its cluster would have two policies")
     action: dict[str, Any] = {"cluster": cluster}
