@@ -21,9 +21,7 @@ from typing import Any, Literal
 import grpc
 import numpy as np
 import pytest
-
-# tritonclient ships no type information.
-import tritonclient.grpc as triton  # type: ignore[import-untyped]
+import tritonclient.grpc as triton  # type: ignore[import-untyped]  # it ships no type information
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from helpers.models.summator import build_summator
