@@ -1,10 +1,11 @@
 """N replicas of the local model server on loopback, with a proxy in front routing by sequence id.
 
 Taught in notebook 12; used by tests/server/test_server_replicas.py, the routing benchmark and
-`make replicas`. The proxy is nginx (the default) or Envoy (`proxy="envoy"`, routed by the rules of
-the Kubernetes manifests). Every replica serves the same repository on its own fixed ports, so that
-a replica stopped and started again is the same upstream; with `snapshots=True` each one gets its
-own `--sequence_snapshot_path`, and a restarted replica takes its sequences back.
+`make replicas`. The proxy is nginx (the default where it is installed) or Envoy (`proxy="envoy"`,
+routed by the rules of the Kubernetes manifests). Every replica serves the same repository on its
+own fixed ports, so that a replica stopped and started again is the same upstream; with
+`snapshots=True` each one gets its own `--sequence_snapshot_path`, and a restarted replica takes
+its sequences back.
 """
 
 import socket
@@ -17,7 +18,7 @@ from typing import Literal, Protocol
 
 from helpers.serving import launcher
 from helpers.serving.envoy import EnvoyHandle, read_access_log, start_envoy
-from helpers.serving.nginx import NginxHandle, start_nginx
+from helpers.serving.nginx import NginxHandle, find_nginx, start_nginx
 
 PROXIES = ("nginx", "envoy")
 
@@ -43,12 +44,12 @@ class Replica:
 
     @property
     def grpc_address(self) -> str:
-        """`host:port` of this replica's own gRPC port (not through nginx)."""
+        """`host:port` of this replica's own gRPC port (not through the proxy)."""
         return f"{launcher.LOOPBACK}:{self.grpc_port}"
 
     @property
     def rest_url(self) -> str:
-        """Base URL of this replica's own REST API (not through nginx)."""
+        """Base URL of this replica's own REST API (not through the proxy)."""
         return f"http://{launcher.LOOPBACK}:{self.rest_port}"
 
 
@@ -58,7 +59,7 @@ class Route:
 
     protocol: str  # "grpc" or "rest"
     sequence_id: str | None
-    replica: int | None  # None when nginx answered itself (refused, or replica down)
+    replica: int | None  # None when the proxy answered itself (refused, replica down)
     http_status: int
     grpc_status: str | None
     uri: str
@@ -226,12 +227,15 @@ def start_replicas(
     count: int = 3,
     folder: str | Path | None = None,
     snapshots: bool = False,
-    proxy: Literal["nginx", "envoy"] = "nginx",
+    proxy: Literal["nginx", "envoy"] | None = None,
 ) -> ReplicaSet:
     """Start `count` replicas at once (each `server_args` plus ports), then `proxy` in front.
 
-    Logs, the proxy's files and snapshots go to `folder` (default `<repository>/replicas`).
+    The proxy is nginx where it is installed, else Envoy, unless `proxy` says which. Logs, the
+    proxy's files and snapshots go to `folder` (default `<repository>/replicas`).
     """
+    if proxy is None:
+        proxy = "nginx" if find_nginx() is not None else "envoy"
     if proxy not in PROXIES:
         raise ValueError(f"proxy must be one of {PROXIES}, not {proxy!r}")
     repository = Path(repository)
