@@ -174,8 +174,7 @@ def stream(channel: grpc.Channel, sequence_id: str | None, messages: int) -> lis
 
 
 def logged(envoy: EnvoyHandle, count: int, since: int = 0) -> list[LoggedRequest]:
-    """The requests logged after the first `since`, once there are `count` (Envoy writes the log
-    every few ms)."""
+    """The requests logged after the first `since`, once there are `count` of them."""
     deadline = time.monotonic() + 10
     while len(requests := read_access_log(envoy.access_log)[since:]) < count:
         if time.monotonic() > deadline:

@@ -89,6 +89,7 @@ def test_the_order_of_the_rules_in_the_manifest_does_not_matter(tmp_path):
         named(shuffled, kind, name)["spec"]["rules"].reverse()
 
     def without_names(bootstrap: dict[str, Any], listener: str) -> list[dict[str, Any]]:
+        """The listener's routes without their names (which say where the rule was written)."""
         return [{k: v for k, v in r.items() if k != "name"} for r in routes_of(bootstrap, listener)]
 
     for listener in LISTEN_PORTS:
