@@ -5,6 +5,7 @@ Which backend answered is what the backend says, never what the code under test 
 
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -283,33 +284,71 @@ def test_envoy_stops_gracefully_through_its_admin_port(own_front):
     front.envoy.stop()  # twice is fine
 
 
-def test_a_rest_response_override_answers_for_a_dead_backend(front, tmp_path):
+@contextmanager
+def envoy_with_policy(
+    folder: Path, policy_name: str, change: Callable[[dict], None], pairs: list[tuple[int, int]]
+) -> Iterator[EnvoyHandle]:
+    """Envoy over `pairs` of backend ports, one BackendTrafficPolicy's spec changed by `change`."""
     documents = [d for d in yaml.safe_load_all(ROUTING_MANIFEST.read_text(encoding="utf-8")) if d]
-    [policy] = [d for d in documents if d["metadata"]["name"] == "sticky-sequences-rest"]
-    down = json.dumps({"error": "that replica is down"})
-    policy["spec"]["responseOverride"] = [
-        {
-            "match": {"statusCodes": [{"type": "Value", "value": 503}]},
-            "response": {
-                "contentType": "application/json",
-                "body": {"type": "Inline", "inline": down},
-            },
-        }
-    ]
-    manifest = tmp_path / "routing.yaml"
+    [policy] = [d for d in documents if d["metadata"]["name"] == policy_name]
+    change(policy["spec"])
+    manifest = folder / "routing.yaml"
     manifest.write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-    grpc_port, rest_port, nobody = free_ports(3)
-    rest_ports = [front.rest_ports[0], nobody, front.rest_ports[2]]
-    pairs = list(zip(front.grpc_ports, rest_ports, strict=True))
-    envoy = start_envoy(tmp_path / "envoy", grpc_port, rest_port, pairs, manifest)
+    grpc_port, rest_port = free_ports(2)
+    envoy = start_envoy(folder / "envoy", grpc_port, rest_port, pairs, manifest)
     try:
-        answers = {}
-        for i in map(str, range(1, 31)):
-            url = f"http://{LOOPBACK}:{rest_port}/v1/models/m:predict"
-            answers[i] = rest_call(url, {"inputs": []}, headers={HEADER: i})
+        yield envoy
     finally:
         envoy.stop()
+
+
+def test_a_rest_response_override_answers_for_a_dead_backend(front, tmp_path):
+    down = {"error": "that replica is down"}
+    override = {
+        "match": {"statusCodes": [{"type": "Value", "value": 503}]},
+        "response": {
+            "contentType": "application/json",
+            "body": {"type": "Inline", "inline": json.dumps(down)},
+        },
+    }
+    [nobody] = free_ports(1)
+    rest_ports = [front.rest_ports[0], nobody, front.rest_ports[2]]
+    pairs = list(zip(front.grpc_ports, rest_ports, strict=True))
+    policy = "sticky-sequences-rest"
+    with envoy_with_policy(
+        tmp_path, policy, lambda s: s.update(responseOverride=[override]), pairs
+    ) as envoy:
+        url = f"http://{LOOPBACK}:{envoy.rest_port}/v1/models/m:predict"
+        answers = {
+            i: rest_call(url, {"inputs": []}, headers={HEADER: i}) for i in map(str, range(1, 31))
+        }
     answered = {i: body["backend"] for i, (status, body) in answers.items() if status == 200}
-    refused = [i for i, answer in answers.items() if answer == (503, json.loads(down))]
+    refused = [i for i, answer in answers.items() if answer == (503, down)]
     assert set(answered.values()) == {0, 2}
     assert refused and sorted(refused + list(answered)) == sorted(answers)
+
+
+def test_a_stream_quiet_for_longer_than_the_stream_idle_timeout_is_ended(front, tmp_path):
+    def idle_for_one_second(spec: dict) -> None:
+        spec.setdefault("timeout", {}).setdefault("http", {})["streamIdleTimeout"] = "1s"
+
+    pairs = list(zip(front.grpc_ports, front.rest_ports, strict=True))
+    outcomes = []
+    with (
+        envoy_with_policy(tmp_path, "sticky-sequences-grpc", idle_for_one_second, pairs) as envoy,
+        grpc.insecure_channel(f"{LOOPBACK}:{envoy.grpc_port}") as channel,
+    ):
+        for quiet in (0.2, 2.0):
+            requests: queue.Queue[bytes | None] = queue.Queue()
+            call = channel.stream_stream(STREAM_INFER)
+            answers = call(iter(requests.get, None), metadata=((HEADER, "9"),))
+            requests.put(b"request")
+            next(answers)
+            time.sleep(quiet)
+            requests.put(b"request")
+            try:
+                outcomes.append(json.loads(next(answers))["id"])
+            except grpc.RpcError as error:
+                outcomes.append(error.code().name)
+            requests.put(None)
+    assert outcomes == ["9", "INTERNAL"]  # Envoy resets the stream that stayed quiet
