@@ -154,18 +154,18 @@ def span(values: list[float]) -> str:
 
 
 def column(samples: Samples, direct: Samples, memory: float | None) -> list[str]:
-    """One path's cells of the results table (ROWS), compared with the direct path."""
+    """One path's cells of the results table: all rounds together, then the rounds' spread."""
     data = np.concatenate(samples.step_us)
     p50, p99 = float(np.median(data)), float(np.percentile(data, 99))
-    rate = float(np.median(samples.rate))
+    rate = float(np.mean(samples.rate))
     if memory is None:
         return [f"{p50:.0f} µs", f"{p99:.0f} µs", "-", f"{rate:.0f}", "-"]
-    hop = p50 - float(np.median(np.concatenate(direct.step_us)))
+    direct_p50 = float(np.median(np.concatenate(direct.step_us)))
     return [
-        f"{p50:.0f} µs (+{hop:.0f} µs)",
+        f"{p50:.0f} µs (+{p50 - direct_p50:.0f} µs)",
         f"{p99:.0f} µs",
-        f"{np.median(samples.step_ratio):.2f} x ({span(samples.step_ratio)})",
-        f"{rate:.0f} ({np.median(samples.rate_ratio):.2f} x; {span(samples.rate_ratio)})",
+        f"{p50 / direct_p50:.2f} x ({span(samples.step_ratio)})",
+        f"{rate:.0f} = {rate / np.mean(direct.rate):.2f} x ({span(samples.rate_ratio)})",
         f"{memory:.0f} MB",
     ]
 
@@ -175,8 +175,8 @@ def table(samples: dict[str, Samples], memory: dict[str, float], seconds: float)
     names = [
         "One sequence's step, p50 (extra hop)",
         "One sequence's step, p99",
-        "Step time vs direct, median of rounds",
-        f"{THREADS} sequences from {THREADS} threads, steps/s (median of {seconds:.0f} s rounds)",
+        "One sequence's step (p50) vs direct",
+        f"{THREADS} sequences from {THREADS} threads, steps/s (mean of {seconds:.0f} s rounds)",
         "Proxy RSS after the rounds",
     ]
     columns = [column(samples[p], samples["direct"], memory.get(p)) for p in PATHS]
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         "- Envoy: the routes of deploy/kubernetes/routing.yaml (Maglev on `x-sequence-id`),",
         f"  {workers} worker threads (its default: one per CPU).",
         f"- {os.cpu_count()} CPUs; load average (1, 5, 15 min) {before} at the start, {after} at "
-        "the end.",
+        "the end (the benchmark's own processes included).",
         f"- {args.rounds} interleaved rounds: {args.steps} steps of each path per round, taken in "
         f"turn (p50 and p99 over all rounds); then {THREADS} sequences from {THREADS} threads for "
         f"{args.seconds:.0f} s through each path, the order rotating.",
