@@ -286,15 +286,19 @@ def test_envoy_stops_gracefully_through_its_admin_port(own_front):
 
 @contextmanager
 def envoy_with_policy(
-    folder: Path, policy_name: str, change: Callable[[dict], None], pairs: list[tuple[int, int]]
+    folder: Path,
+    policy_name: str,
+    change: Callable[[dict], None],
+    pairs: list[tuple[int, int]],
+    ports: list[int],
 ) -> Iterator[EnvoyHandle]:
-    """Envoy over `pairs` of backend ports, one BackendTrafficPolicy's spec changed by `change`."""
+    """Envoy on `ports` (gRPC, REST) over backend `pairs`, one policy changed by `change`."""
     documents = [d for d in yaml.safe_load_all(ROUTING_MANIFEST.read_text(encoding="utf-8")) if d]
     [policy] = [d for d in documents if d["metadata"]["name"] == policy_name]
     change(policy["spec"])
     manifest = folder / "routing.yaml"
     manifest.write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-    grpc_port, rest_port = free_ports(2)
+    grpc_port, rest_port = ports
     envoy = start_envoy(folder / "envoy", grpc_port, rest_port, pairs, manifest)
     try:
         yield envoy
@@ -311,12 +315,14 @@ def test_a_rest_response_override_answers_for_a_dead_backend(front, tmp_path):
             "body": {"type": "Inline", "inline": json.dumps(down)},
         },
     }
-    [nobody] = free_ports(1)
+    # One call for all three: ports asked for apart may be the same, and Envoy would then send
+    # the dead backend's requests to itself.
+    nobody, *front_ports = free_ports(3)
     rest_ports = [front.rest_ports[0], nobody, front.rest_ports[2]]
     pairs = list(zip(front.grpc_ports, rest_ports, strict=True))
     policy = "sticky-sequences-rest"
     with envoy_with_policy(
-        tmp_path, policy, lambda s: s.update(responseOverride=[override]), pairs
+        tmp_path, policy, lambda s: s.update(responseOverride=[override]), pairs, front_ports
     ) as envoy:
         url = f"http://{LOOPBACK}:{envoy.rest_port}/v1/models/m:predict"
         answers = {
@@ -335,7 +341,9 @@ def test_a_stream_quiet_for_longer_than_the_stream_idle_timeout_is_ended(front, 
     pairs = list(zip(front.grpc_ports, front.rest_ports, strict=True))
     outcomes = []
     with (
-        envoy_with_policy(tmp_path, "sticky-sequences-grpc", idle_for_one_second, pairs) as envoy,
+        envoy_with_policy(
+            tmp_path, "sticky-sequences-grpc", idle_for_one_second, pairs, free_ports(2)
+        ) as envoy,
         grpc.insecure_channel(f"{LOOPBACK}:{envoy.grpc_port}") as channel,
     ):
         for quiet in (0.2, 2.0):

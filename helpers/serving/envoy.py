@@ -8,10 +8,8 @@ Envoy's admin interface listens on a loopback port Envoy picks itself; `stop()` 
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from helpers.serving.child_process import tied_to_parent
 from helpers.serving.gateway_routes import ROUTING_MANIFEST, render_envoy_bootstrap
 
 INSTALL_HINT = (
@@ -36,14 +35,6 @@ SERVICE_GRPC_PORT = 9000
 SERVICE_REST_PORT = 8000
 # Access log lines reach the file this often (Envoy buffers them): tests read it right after.
 FLUSH_MILLISECONDS = 50
-# On Linux Envoy starts through this: the kernel is to send it SIGTERM when its parent dies (the
-# setting survives exec), unless the parent is gone already. A `preexec_fn` would do the same, but
-# it makes Python fork, and gRPC's fork handlers in a process using gRPC can break the child.
-DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); "
-    "os.getppid() == int(sys.argv[1]) or sys.exit('the parent is gone'); "
-    "os.execv(sys.argv[2], sys.argv[2:])"
-)
 # Response flags of requests that reached no replica: connection failure, no healthy host,
 # overflow, no route, no cluster (Envoy answered for it).
 NO_UPSTREAM_FLAGS = {"UF", "UH", "UO", "NR", "NC"}
@@ -205,11 +196,9 @@ def start_envoy(
         "--file-flush-interval-msec",
         str(FLUSH_MILLISECONDS),
     ]
-    if sys.platform.startswith("linux"):  # elsewhere Envoy outlives a killed kernel
-        command = [sys.executable, "-I", "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
     output = (folder / "envoy.out").open("w", encoding="utf-8")
     process = subprocess.Popen(
-        command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        tied_to_parent(command), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
     )
     handle = EnvoyHandle(folder, grpc_port, rest_port, process, _output=output)
     deadline = time.monotonic() + wait_seconds

@@ -9,20 +9,18 @@ refused by nginx itself: a server-assigned id would only exist after START, on w
 answered, and the next step could not be routed there.
 """
 
-import ctypes
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from helpers.serving.child_process import tied_to_parent
 from helpers.serving.launcher import LOOPBACK
 
 INSTALL_HINT = (
@@ -176,12 +174,6 @@ http {{
 """
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies (Linux), as the replicas do."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @dataclass(eq=False)
 class NginxHandle:
     """A running nginx: its folder (config, logs) and process."""
@@ -250,12 +242,10 @@ def start_nginx(
         raise RuntimeError(f"nginx refused its config:\n{checked.stderr}")
     output = (folder / "nginx.out").open("w", encoding="utf-8")
     process = subprocess.Popen(
-        command,
+        tied_to_parent(command),
         stdout=output,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        # nginx execs at once: no thread is at risk. Elsewhere nginx outlives a killed kernel.
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     handle = NginxHandle(folder, grpc_port, rest_port, process, command, output)
     deadline = time.monotonic() + wait_seconds
