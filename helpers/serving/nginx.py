@@ -29,9 +29,9 @@ INSTALL_HINT = (
     "folder on PATH. On Binder it comes from apt.txt."
 )
 MISSING_ID_MESSAGE = (
-    "Behind the proxy every Predict needs an x-sequence-id header (gRPC metadata) holding the "
-    "sequence id, 1 to 18446744073709551615: choose the id before START, server-assigned ids "
-    "cannot be routed"
+    "Behind the proxy every call of a sequence (Predict, ModelInfer, ModelStreamInfer, REST "
+    "predict or infer) needs an x-sequence-id header (gRPC metadata) holding the sequence id, 1 "
+    "to 18446744073709551615: choose the id before START, server-assigned ids cannot be routed"
 )
 REPLICA_DOWN_MESSAGE = (
     "The replica that holds this sequence is not reachable; retry when it is back"
