@@ -124,13 +124,14 @@ def test_streams_are_not_cut_by_a_route_timeout_and_nothing_is_retried(tmp_path)
     assert seconds(stream["route"]["timeout"]) == 90 * 60
 
 
-def test_the_backend_service_becomes_the_replicas_and_is_hashed_by_the_header(tmp_path):
+def test_the_pods_services_become_the_replicas_and_are_hashed_by_the_header(tmp_path):
     bootstrap = render(tmp_path, manifest_documents())
     clusters = {c["name"]: c for c in bootstrap["static_resources"]["clusters"]}
+    assert len(clusters) == len(ENDPOINTS)
     for cluster in clusters.values():
         hosts = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
         ports = [h["endpoint"]["address"]["socket_address"]["port_value"] for h in hosts]
-        assert ports in ENDPOINTS.values()
+        assert ports in ENDPOINTS.values()  # the n-th pod's Service is the n-th replica
         assert cluster["lb_policy"] == "MAGLEV"
         options = next(iter(cluster["typed_extension_protocol_options"].values()))
         http2 = "http2_protocol_options" in options["explicit_http_config"]
@@ -162,13 +163,21 @@ REFUSED: dict[str, tuple[Callable[[Documents], object], str]] = {
         lambda d: _rule(d, "HTTPRoute", 1)["filters"].append({"type": "RequestMirror"}),
         "HTTPRoute model-server-rest.spec.rules[1].filters[1].type",
     ),
-    "a second backend": (
+    "a fourth pod for three replicas": (
         lambda d: _rule(d, "GRPCRoute", 0)["backendRefs"].append({"name": "b", "port": 9000}),
-        "GRPCRoute model-server-grpc.spec.rules[0].backendRefs: only one backend",
+        "GRPCRoute model-server-grpc.spec.rules[0].backendRefs: 4 pods, but 3 local replicas",
     ),
-    "another Service": (
+    "other pods in another rule": (
         lambda d: _rule(d, "HTTPRoute", 3)["backendRefs"][0].update(name="elsewhere"),
-        "only one backend Service",
+        "HTTPRoute model-server-rest.spec.rules[3].backendRefs: not the Services",
+    ),
+    "unequal weights": (
+        lambda d: _rule(d, "HTTPRoute", 0)["backendRefs"][0].update(weight=2),
+        "HTTPRoute model-server-rest.spec.rules[0].backendRefs: one port and equal weights",
+    ),
+    "hashing the pods' own addresses": (
+        lambda d: _policy(d, "grpc").pop("routingType"),
+        "sticky-sequences-grpc.spec.routingType: None is not supported",
     ),
     "retries": (
         lambda d: _policy(d, "grpc")["retry"].update(numRetries=2),

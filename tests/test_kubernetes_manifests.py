@@ -43,6 +43,8 @@ CORE_GROUPS = ("v1", "apps/", "policy/")
 METADATA_KEYS = {"name", "labels", "annotations"}
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SERVER_COMMAND = ["python", "-m", "helpers.model_server"]
+# The label the StatefulSet controller gives each pod: its name.
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 
 
 # --- Loading --------------------------------------------------------------------------------------
@@ -355,7 +357,46 @@ def reference_problems(documents: list[Doc]) -> list[str]:
             problems.append(
                 f"{label(policy)}: hashes {hashed_header(policy)}, routes match {matched}"
             )
-    return problems + workload_problems(documents)
+    return problems + backend_problems(documents) + workload_problems(documents)
+
+
+def pod_names(statefulset: Doc) -> list[str]:
+    """The StatefulSet's pods: `<name>-0`, `<name>-1`, ..."""
+    name = statefulset["metadata"]["name"]
+    return [f"{name}-{n}" for n in range(statefulset["spec"]["replicas"])]
+
+
+def selected_pods(service: Doc, statefulset: Doc) -> list[str]:
+    """The StatefulSet's pods a Service selects (with the pod-name label its controller sets)."""
+    labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    selector = service["spec"]["selector"].items()
+    return [
+        pod
+        for pod in pod_names(statefulset)
+        if not selector - {**labels, POD_NAME_LABEL: pod}.items()
+    ]
+
+
+def backend_problems(documents: list[Doc]) -> list[str]:
+    """Every routed rule lists each pod's own Service once, and the policies route to them."""
+    problems = []
+    statefulset = find(documents, "StatefulSet")
+    services = {doc["metadata"]["name"]: doc for doc in all_of(documents, "Service")}
+    for route in all_of(documents, "GRPCRoute") + all_of(documents, "HTTPRoute"):
+        for number, rule in enumerate(route["spec"]["rules"]):
+            if "backendRefs" not in rule:
+                continue
+            pods = []
+            for ref in rule["backendRefs"]:
+                service = services.get(ref["name"])
+                one = selected_pods(service, statefulset) if service else []
+                pods += one if len(one) == 1 else [f"{ref['name']} (not one pod's Service)"]
+            if sorted(pods) != pod_names(statefulset):
+                problems.append(f"{label(route)}: rule {number} routes to {pods}")
+    for policy in all_of(documents, "BackendTrafficPolicy"):
+        if policy["spec"].get("routingType") != "Service":
+            problems.append(f"{label(policy)}: routingType is not Service (pod addresses change)")
+    return problems
 
 
 def workload_problems(documents: list[Doc]) -> list[str]:
@@ -370,7 +411,7 @@ def workload_problems(documents: list[Doc]) -> list[str]:
     if spec["selector"]["matchLabels"].items() - pod_labels.items():
         problems.append(f"{label(statefulset)}: selector does not match the pod labels")
     for service in all_of(documents, "Service"):
-        if service["spec"]["selector"].items() - pod_labels.items():
+        if not selected_pods(service, statefulset):
             problems.append(f"{label(service)}: selects no model server pod")
         for port in service["spec"]["ports"]:
             if port["targetPort"] not in container_ports:
@@ -758,7 +799,7 @@ REMOVE = "-"
 BROKEN = """
 core | StatefulSet | @container.livenesProbe | {} | livenesProbe
 core | StatefulSet | spec.replicas | "3" | '3'
-core | Service/model-server | spec.ports.0.port | "grpc" | 'grpc'
+core | Service/model-server-0 | spec.ports.0.port | "grpc" | 'grpc'
 core | ConfigMap | immutables | true | 'immutables'
 crd | GRPC_POLICY | @hash.header.nam | "x" | 'nam'
 crd | GRPC_POLICY | spec.loadBalancer.type | "ConsistentHashing" | ConsistentHashing
@@ -782,8 +823,12 @@ references | HTTPRoute | spec.rules.0.backendRefs.0.port | 8001 | has no port 80
 references | HTTPRoute | spec.rules.2.filters.0.extensionRef.name | "admin" | admin does not exist
 references | REST_POLICY | spec.targetRefs.0.name | "rest" | rest does not
 references | Gateway | spec.gatewayClassName | "envoy" | GatewayClass does not exist
-references | Service/model-server | spec.selector.app | "x" | selects no model server pod
-references | Service/model-server | spec.ports.1.targetPort | "http" | targetPort http
+references | Service/model-server-0 | spec.selector.app | "x" | selects no model server pod
+references | GRPCRoute | spec.rules.0.backendRefs.2.name | "model-server-0" | 'model-server-0']
+references | HTTPRoute | spec.rules.3.backendRefs.0.name | "model-server-pods" | not one pod's
+references | StatefulSet | spec.replicas | 4 | routes to
+references | GRPC_POLICY | spec.routingType | - | routingType is not Service
+references | Service/model-server-2 | spec.ports.1.targetPort | "http" | targetPort http
 references | StatefulSet | spec.serviceName | "model-server" | headless
 references | StatefulSet | @pod.volumes.0.configMap.name | "config" | not generated
 references | StatefulSet | @container.env | - | HOME / is read-only

@@ -26,7 +26,9 @@ FOLDER = REPO_ROOT / "build" / "replicas"
 def main(argv: list[str] | None = None) -> int:
     """Start the replicas and the proxy, print where they listen, wait for Ctrl-C, stop them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=3, help="number of replicas")
+    parser.add_argument(
+        "--count", type=int, default=3, help="number of replicas (Envoy: 3, the manifests' pods)"
+    )
     parser.add_argument("--folder", type=Path, default=FOLDER, help="repository, logs, config")
     parser.add_argument("--proxy", choices=PROXIES, default="nginx", help="the proxy in front")
     parser.add_argument("server_args", nargs="*", help="more flags for every replica")

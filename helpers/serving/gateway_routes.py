@@ -101,7 +101,7 @@ class _Fields:
 
 @dataclass
 class _Backend:
-    """An Envoy cluster: the backend Service's `port`, spoken to in HTTP/2 (gRPC) or HTTP/1.1."""
+    """An Envoy cluster: the pods' Services' `port`, spoken to in HTTP/2 (gRPC) or HTTP/1.1."""
 
     cluster: str
     port: int
@@ -197,6 +197,10 @@ def _policy(policy: _Fields) -> tuple[list[tuple[str, str]], _Policy]:
     if not targets:
         raise ValueError(f"{spec.where}.targetRefs is required")
     settings = _Policy()
+    # The local replicas have fixed addresses; so do the pods' own Services (their cluster IPs),
+    # but not the pods: with Endpoint routing a pod restarted at a new address would take over
+    # other pods' sequences, which the local tests would never see.
+    spec.expect("routingType", ["Service"])
     balancer = spec.sub("loadBalancer")
     if balancer is not None:
         balancer.expect("type", ["ConsistentHash"])
@@ -377,7 +381,7 @@ class _Rendering:
     backends: dict[str, _Backend] = field(default_factory=dict)
     cluster_policies: dict[str, _Policy] = field(default_factory=dict)
     local_replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    services: set[str] = field(default_factory=set)
+    services: list[str] | None = None
     answers_used: set[str] = field(default_factory=set)
 
 
@@ -402,28 +406,41 @@ def _attached_listeners(kind: str, spec: _Fields, rendering: _Rendering) -> list
 def _backend_action(
     kind: str, rule: _Fields, policy: _Policy, timeout: str | None, rendering: _Rendering
 ) -> dict[str, Any] | None:
-    """The Envoy route action towards the rule's one backend, or None without backendRefs."""
+    """The Envoy route action towards the rule's pods, or None without backendRefs.
+
+    Each backendRef is one pod's own Service; locally, the n-th is the n-th replica. Every rule
+    must list the same Services, on one port, with equal weights, as many as there are replicas.
+    """
     refs = rule.items("backendRefs")
     if not refs:
         return None
-    if len(refs) > 1:
-        raise ValueError(f"{rule.where}.backendRefs: only one backend is supported")
-    [ref] = refs
-    ref.expect("group", [""], "")
-    ref.expect("kind", ["Service"], "Service")
-    service, port = str(ref.need("name")), int(ref.need("port"))
-    ref.get("weight")
-    ref.done()
-    rendering.services.add(service)
-    if len(rendering.services) > 1:
-        raise ValueError(f"{ref.where}.name: only one backend Service is supported")
+    services, ports, weights = [], set(), set()
+    for ref in refs:
+        ref.expect("group", [""], "")
+        ref.expect("kind", ["Service"], "Service")
+        services.append(str(ref.need("name")))
+        ports.add(int(ref.need("port")))
+        weights.add(int(ref.get("weight", 1)))
+        ref.done()
+    if len(ports) != 1 or len(weights) != 1:
+        raise ValueError(f"{rule.where}.backendRefs: one port and equal weights for every pod")
+    [port] = ports
+    if rendering.services is None:
+        rendering.services = services
+    if services != rendering.services:
+        raise ValueError(f"{rule.where}.backendRefs: not the Services {rendering.services}")
     if port not in rendering.endpoints:
-        raise ValueError(f"{ref.where}.port: no local endpoints for port {port}")
+        raise ValueError(f"{rule.where}.backendRefs: no local endpoints for port {port}")
+    if len(rendering.endpoints[port]) != len(services):
+        raise ValueError(
+            f"{rule.where}.backendRefs: {len(services)} pods, but "
+            f"{len(rendering.endpoints[port])} local replicas on port {port}"
+        )
     http2 = kind == "GRPCRoute"
-    cluster = f"{service}-{port}-{'grpc' if http2 else 'http'}"
+    cluster = f"pods-{port}-{'grpc' if http2 else 'http'}"
     rendering.backends[cluster] = _Backend(cluster, port, http2)
     if rendering.cluster_policies.setdefault(cluster, policy) is not policy:
-        raise ValueError(f"{ref.where}: its cluster would have two policies")
+        raise ValueError(f"{rule.where}.backendRefs: their cluster would have two policies")
     action: dict[str, Any] = {"cluster": cluster}
     if policy.hash_header is not None:
         action["hash_policy"] = [{"header": {"header_name": policy.hash_header}}]
@@ -585,7 +602,8 @@ def render_envoy_bootstrap(
     """The Envoy static bootstrap for the Gateway API objects in `manifest`.
 
     `listen_ports` maps each Gateway listener's name to the local port it listens on;
-    `endpoints` maps each port of the one backend Service to the replicas' local ports there.
+    `endpoints` maps each backend port to the replicas' local ports there, one replica for each
+    backendRef (a pod's own Service), in the order the routes list them.
     Every request is logged to `access_log` as one JSON object (keys of ACCESS_LOG_FIELDS).
     Admin listens on a loopback port Envoy chooses. Raises ValueError naming any field of the
     objects that has no translation here.
