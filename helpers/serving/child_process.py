@@ -1,6 +1,7 @@
 """Start a proxy (nginx, Envoy) so that it ends when the Python process that started it dies."""
 
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -20,3 +21,12 @@ def tied_to_parent(command: Sequence[str]) -> list[str]:
     if sys.platform.startswith("linux"):  # elsewhere the program outlives a killed kernel
         return [sys.executable, "-I", "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
     return list(command)
+
+
+def wait_or_kill(process: subprocess.Popen, seconds: float) -> None:
+    """Wait up to `seconds` for `process` to exit after it was asked to; kill it after that."""
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from helpers.serving.child_process import tied_to_parent
+from helpers.serving.child_process import tied_to_parent, wait_or_kill
 from helpers.serving.gateway_routes import ROUTING_MANIFEST, render_envoy_bootstrap
 
 INSTALL_HINT = (
@@ -115,11 +115,7 @@ class EnvoyHandle:
         """Ask Envoy to quit through its admin port (any OS); killed after `timeout`; safe twice."""
         if self.process.poll() is None:
             asked = bool(self.admin_address) and _admin(self.admin_address, "quitquitquit", "POST")
-            try:
-                self.process.wait(timeout if asked else 0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            wait_or_kill(self.process, timeout if asked else 0)
         if self._output is not None:
             self._output.close()
             self._output = None

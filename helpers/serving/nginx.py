@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from helpers.serving.child_process import tied_to_parent
+from helpers.serving.child_process import tied_to_parent, wait_or_kill
 from helpers.serving.launcher import LOOPBACK
 
 INSTALL_HINT = (
@@ -200,11 +200,7 @@ class NginxHandle:
             asked = subprocess.run(
                 [*self.command, "-s", "quit"], capture_output=True, check=False, timeout=10
             )
-            try:
-                self.process.wait(10 if asked.returncode == 0 else 0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            wait_or_kill(self.process, 10 if asked.returncode == 0 else 0)
         if self._output is not None:
             self._output.close()
             self._output = None
