@@ -124,6 +124,48 @@ def test_streams_are_not_cut_by_a_route_timeout_and_nothing_is_retried(tmp_path)
     assert seconds(stream["route"]["timeout"]) == 90 * 60
 
 
+def idle_limits(bootstrap: dict[str, Any], listener: str) -> set[float | None]:
+    """The stream idle limits, in seconds, of the listener's routes towards the replicas."""
+    actions = [r["route"] for r in routes_of(bootstrap, listener) if "route" in r]
+    return {seconds(a["idle_timeout"]) if "idle_timeout" in a else None for a in actions}
+
+
+def test_a_quiet_stream_outlives_envoys_five_minute_idle_limit(tmp_path):
+    # The gRPC policy sets streamIdleTimeout; the REST one only a request timeout, from which
+    # Envoy Gateway derives the idle limit, and so does the renderer.
+    bootstrap = render(tmp_path, manifest_documents())
+    assert idle_limits(bootstrap, "grpc") == {24 * 3600}
+    assert idle_limits(bootstrap, "rest") == {24 * 3600}
+
+
+# Envoy Gateway v1.9's idleTimeout() in internal/xds/translator/route.go: an explicit
+# streamIdleTimeout wins; otherwise the request timeout, raised to at least one hour; 0 disables.
+IDLE_CASES = {
+    "a short request timeout": ({"requestTimeout": "10m"}, None, 3600),
+    "a long request timeout": ({"requestTimeout": "30h"}, None, 30 * 3600),
+    "a disabled request timeout": ({"requestTimeout": "0s"}, None, 0),
+    "an explicit idle timeout": ({"requestTimeout": "24h", "streamIdleTimeout": "2m"}, None, 120),
+    "the route's own request timeout": ({"requestTimeout": "10m"}, "2h", 2 * 3600),
+    "no timeouts": (None, None, None),
+}
+
+
+@pytest.mark.parametrize("case", IDLE_CASES)
+def test_the_idle_limit_follows_envoy_gateways_rule(tmp_path, case):
+    timeouts, route_request_timeout, expected = IDLE_CASES[case]
+    documents = manifest_documents()
+    policy = named(documents, "BackendTrafficPolicy", "sticky-sequences-rest")["spec"]
+    if timeouts is None:
+        del policy["timeout"]
+    else:
+        policy["timeout"]["http"] = timeouts
+    if route_request_timeout is not None:
+        for rule in named(documents, "HTTPRoute", "model-server-rest")["spec"]["rules"]:
+            if "backendRefs" in rule:
+                rule["timeouts"] = {"request": route_request_timeout}
+    assert idle_limits(render(tmp_path, documents), "rest") == {expected}
+
+
 def test_the_pods_services_become_the_replicas_and_are_hashed_by_the_header(tmp_path):
     bootstrap = render(tmp_path, manifest_documents())
     clusters = {c["name"]: c for c in bootstrap["static_resources"]["clusters"]}

@@ -65,25 +65,26 @@ class LoggedRequest:
 def read_access_log(path: Path) -> list[LoggedRequest]:
     """Every complete line of an access log written with ACCESS_LOG_FIELDS, oldest first."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    requests = []
-    for line in text.splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break  # Envoy is writing it right now
-        entry: dict[str, Any] = json.loads(line)
-        flags = set(str(entry.get("flags") or "-").split(","))
-        reached = entry.get("upstream") not in (None, "-") and not flags & NO_UPSTREAM_FLAGS
-        grpc_status = entry.get("grpc_status")
-        requests.append(
-            LoggedRequest(
-                port=int(entry["port"]),
-                sequence_id=entry.get("sequence_id"),
-                upstream=entry["upstream"] if reached else None,
-                status=int(entry["status"]),
-                grpc_status=None if grpc_status in (None, "-") else str(grpc_status),
-                path=str(entry.get("path") or ""),
-            )
-        )
-    return requests
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()  # Envoy is writing it right now
+    return [parse_access_log_line(line) for line in lines]
+
+
+def parse_access_log_line(line: str) -> LoggedRequest:
+    """One line of an access log written with ACCESS_LOG_FIELDS."""
+    entry: dict[str, Any] = json.loads(line)
+    flags = set(str(entry.get("flags") or "-").split(","))
+    reached = entry.get("upstream") not in (None, "-") and not flags & NO_UPSTREAM_FLAGS
+    grpc_status = entry.get("grpc_status")
+    return LoggedRequest(
+        port=int(entry["port"]),
+        sequence_id=entry.get("sequence_id"),
+        upstream=entry["upstream"] if reached else None,
+        status=int(entry["status"]),
+        grpc_status=None if grpc_status in (None, "-") else str(grpc_status),
+        path=str(entry.get("path") or ""),
+    )
 
 
 @dataclass(eq=False)

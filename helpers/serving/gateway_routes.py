@@ -449,9 +449,22 @@ def _backend_action(
         action["timeout"] = request_timeout
     if policy.max_stream_duration is not None:
         action["max_stream_duration"] = {"max_stream_duration": policy.max_stream_duration}
-    if policy.stream_idle_timeout is not None:
-        action["idle_timeout"] = policy.stream_idle_timeout
+    idle_timeout = _idle_timeout(policy.stream_idle_timeout, request_timeout)
+    if idle_timeout is not None:
+        action["idle_timeout"] = idle_timeout
     return {"route": action}
+
+
+def _idle_timeout(stream_idle_timeout: str | None, request_timeout: str | None) -> str | None:
+    """The route's stream idle timeout as Envoy Gateway v1.9 sets it (translator/route.go).
+
+    Without a streamIdleTimeout, a request timeout raises the idle limit to at least an hour, so
+    that a quiet stream outlives Envoy's 5-minute default; a request timeout of 0 disables it.
+    """
+    if stream_idle_timeout is not None or request_timeout is None:
+        return stream_idle_timeout
+    seconds = float(request_timeout.removesuffix("s"))
+    return "0.000s" if seconds == 0 else f"{max(seconds, 3600.0):.3f}s"
 
 
 def _filters(rule: _Fields, rendering: _Rendering) -> tuple[_Answer | None, list[dict[str, Any]]]:

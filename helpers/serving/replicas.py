@@ -9,6 +9,7 @@ its sequences back.
 """
 
 import socket
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from helpers.serving import launcher
-from helpers.serving.envoy import EnvoyHandle, read_access_log, start_envoy
+from helpers.serving.envoy import EnvoyHandle, parse_access_log_line, start_envoy
 from helpers.serving.nginx import NginxHandle, find_nginx, start_nginx
 
 PROXIES = ("nginx", "envoy")
@@ -94,6 +95,9 @@ class ReplicaSet:
     replicas: list[Replica]
     snapshots: bool = False
     proxy: Proxy | None = field(default=None, repr=False)
+    _logged: list[Route] = field(default_factory=list, init=False, repr=False)
+    _log_offset: int = field(default=0, init=False, repr=False)
+    _log_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def nginx(self) -> NginxHandle | None:
@@ -168,41 +172,50 @@ class ReplicaSet:
     def routes(self) -> list[Route]:
         """Every request the proxy has logged so far, oldest first."""
         assert self.proxy is not None, "the proxy is not running"
-        if self.envoy is not None:
-            return self._envoy_routes(self.envoy)
-        rest_port = str(self.proxy.rest_port)
-        routes = []
-        for line in self.proxy.access_log.read_text(encoding="utf-8").splitlines():
-            _, port, sequence, upstream, status, upstream_grpc, own_grpc, uri = line.split("|", 7)
-            grpc_status = upstream_grpc if upstream_grpc != "-" else own_grpc
-            routes.append(
-                Route(
-                    protocol="rest" if port == rest_port else "grpc",
-                    sequence_id=None if sequence == "-" else sequence,
-                    replica=self.replica_at(upstream),
-                    http_status=int(status),
-                    grpc_status=None if grpc_status == "-" else grpc_status,
-                    uri=uri,
-                )
-            )
-        return routes
+        with self._log_lock:
+            for line in self._new_log_lines(self.proxy.access_log):
+                route = self._nginx_route(line) if self.envoy is None else self._envoy_route(line)
+                self._logged.append(route)
+            return list(self._logged)
 
-    def _envoy_routes(self, envoy: EnvoyHandle) -> list[Route]:
-        """Every request Envoy has logged so far, oldest first."""
-        routes = []
-        for request in read_access_log(envoy.access_log):
-            rest = request.port == envoy.rest_port
-            routes.append(
-                Route(
-                    protocol="rest" if rest else "grpc",
-                    sequence_id=request.sequence_id,
-                    replica=None if request.upstream is None else self.replica_at(request.upstream),
-                    http_status=request.status,
-                    grpc_status=None if rest else request.grpc_status,
-                    uri=request.path,
-                )
-            )
-        return routes
+    def _new_log_lines(self, path: Path) -> list[str]:
+        """The complete lines the proxy added to its access log since the last call."""
+        if not path.exists():
+            return []
+        with path.open("rb") as log:
+            log.seek(self._log_offset)
+            added = log.read()
+        complete = added[: added.rfind(b"\n") + 1]  # the proxy may be writing the last line
+        self._log_offset += len(complete)
+        return complete.decode("utf-8").splitlines()
+
+    def _nginx_route(self, line: str) -> Route:
+        """One line of nginx's access log (the `sequences` format of helpers.serving.nginx)."""
+        assert self.proxy is not None, "the proxy is not running"
+        _, port, sequence, upstream, status, upstream_grpc, own_grpc, uri = line.split("|", 7)
+        grpc_status = upstream_grpc if upstream_grpc != "-" else own_grpc
+        return Route(
+            protocol="rest" if port == str(self.proxy.rest_port) else "grpc",
+            sequence_id=None if sequence == "-" else sequence,
+            replica=self.replica_at(upstream),
+            http_status=int(status),
+            grpc_status=None if grpc_status == "-" else grpc_status,
+            uri=uri,
+        )
+
+    def _envoy_route(self, line: str) -> Route:
+        """One line of Envoy's JSON access log."""
+        assert self.proxy is not None, "the proxy is not running"
+        request = parse_access_log_line(line)
+        rest = request.port == self.proxy.rest_port
+        return Route(
+            protocol="rest" if rest else "grpc",
+            sequence_id=request.sequence_id,
+            replica=None if request.upstream is None else self.replica_at(request.upstream),
+            http_status=request.status,
+            grpc_status=None if rest else request.grpc_status,
+            uri=request.path,
+        )
 
     def stop(self) -> None:
         """Stop the proxy, then every replica (tidily); safe to call twice."""

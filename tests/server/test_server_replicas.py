@@ -14,6 +14,7 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +38,7 @@ from helpers.serving.nginx import (
     start_nginx,
 )
 from helpers.serving.protocol import EXACT_F32, SEQUENCE_ID_HEADER, Control
-from helpers.serving.replicas import ReplicaSet, Route, free_ports, start_replicas
+from helpers.serving.replicas import Replica, ReplicaSet, Route, free_ports, start_replicas
 from helpers.serving.repository import write_model_repository
 
 # CI installs nginx (.ci/run, `make nginx`) and Envoy (the pinned wheel): there a missing proxy
@@ -162,6 +163,51 @@ def assert_log_and_replicas_agree(
     homes = assert_one_replica_each(group, ids, calls, protocol)
     assert held_sequences(group, ids) == {i: (homes[i], calls) for i in ids}
     return homes
+
+
+def test_routes_reads_each_complete_log_line_once(tmp_path: Path) -> None:
+    # routes() reads only what the proxy added since its last call; a line still being written
+    # waits for its end. The lines are in nginx's `sequences` format.
+    log = tmp_path / "access.log"
+    replicas = [Replica(0, grpc_port=11, rest_port=21), Replica(1, grpc_port=12, rest_port=22)]
+    group = ReplicaSet(tmp_path, [MODEL], [], tmp_path, replicas)
+    group.proxy = LogOnlyProxy(tmp_path, grpc_port=1, rest_port=2, access_log=log)
+    lines = [
+        "t|1|7|127.0.0.1:11|200|0|-|/tensorflow.serving.PredictionService/Predict",
+        "t|2|8|127.0.0.1:22|200|-|-|/v1/models/summator:predict",
+        "t|1|-|-|400|-|3|/tensorflow.serving.PredictionService/Predict",
+    ]
+    assert group.routes() == []
+    log.write_text(lines[0] + "\n" + lines[1][:9], encoding="utf-8")
+    assert [(r.sequence_id, r.replica) for r in group.routes()] == [("7", 0)]
+    with log.open("a", encoding="utf-8") as appended:
+        appended.write(lines[1][9:] + "\n" + lines[2] + "\n")
+    routes = group.routes()
+    assert [(r.protocol, r.sequence_id, r.replica) for r in routes] == [
+        ("grpc", "7", 0),
+        ("rest", "8", 1),
+        ("grpc", None, None),
+    ]
+    assert [r.uri for r in routes] == [line.rsplit("|", 1)[1] for line in lines]
+    assert [r.grpc_status for r in routes] == ["0", None, "3"]
+    assert group.routes() == routes
+
+
+@dataclass
+class LogOnlyProxy:
+    """A proxy that is only an access log (what routes() reads)."""
+
+    folder: Path
+    grpc_port: int
+    rest_port: int
+    access_log: Path
+
+    def is_running(self) -> bool:
+        """Never running: nothing listens."""
+        return False
+
+    def stop(self) -> None:
+        """Nothing to stop."""
 
 
 def test_300_sequences_from_16_threads_are_exact_and_each_stays_on_one_replica(
