@@ -26,7 +26,7 @@ from helpers.model_server.config.model_config import (
 from helpers.model_server.core.background import Periodic, RepositoryPoller, SequenceCleaner
 from helpers.model_server.core.manager import ModelManager
 from helpers.model_server.core.snapshots import SnapshotStore, SnapshotWriter
-from helpers.model_server.grpc_api.service import start_grpc_server
+from helpers.model_server.grpc_api.service import bind_grpc_server
 from helpers.model_server.grpc_api.streams import OpenStreams
 from helpers.model_server.process.logs import configure_logging
 from helpers.model_server.process.parent_watch import watch_parent
@@ -146,9 +146,12 @@ class ModelServer:
     def start(self) -> None:
         """Start the front ends and the background threads."""
         settings = self.settings
+        # Both front ends listen before either answers: a client that saw a model AVAILABLE on one
+        # is never refused a connection on the other, whose calls at worst wait a moment.
+        grpc_server = None
         if settings.port:
             addresses = settings.grpc_bind_address.split(",")
-            grpc_server = start_grpc_server(
+            grpc_server = bind_grpc_server(
                 self.manager,
                 addresses,
                 settings.port,
@@ -156,9 +159,7 @@ class ModelServer:
                 kserve_sequence_extension=settings.kserve_sequence_extension,
                 streams=self._streams,
             )
-            self._grpc_server = grpc_server
             self._stoppers.append(lambda: grpc_server.stop(SHUTDOWN_GRACE_SECONDS).wait())
-            log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
         if settings.rest_port:
             addresses = settings.rest_bind_address.split(",")
             introspection = settings.sequence_introspection
@@ -172,6 +173,10 @@ class ModelServer:
             for rest in rest_servers:
                 self._stoppers.append(rest.stop_and_drain)
             log.info("Started REST server on %s:%s", settings.rest_bind_address, settings.rest_port)
+        if grpc_server is not None:
+            grpc_server.start()
+            self._grpc_server = grpc_server
+            log.info("Started gRPC server on %s:%s", settings.grpc_bind_address, settings.port)
         poll = settings.file_system_poll_wait_seconds
         if poll > 0:
             self._background(

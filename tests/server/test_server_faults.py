@@ -205,7 +205,9 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(own_se
         drain_seconds = time.monotonic() - signalled
     # nireq 1: most requests were still queued when the signal came, and some when refused.
     assert pending_at_signal >= 2 and pending_when_refused >= 1
-    assert late_code == grpc.StatusCode.UNAVAILABLE
+    # Refused without running: UNAVAILABLE, or CANCELLED when the call reached the server in the
+    # instant its gRPC front end began to stop (the server README's "Faults" says both).
+    assert late_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     outputs = [output(f.result())[0, 0] for f in futures]
     np.testing.assert_array_equal(outputs, first + second)
     assert exit_code == 0 and drain_seconds < SHUTDOWN_GRACE_SECONDS + 5

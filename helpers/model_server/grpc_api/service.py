@@ -107,7 +107,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return get_model_status_pb2.GetModelStatusResponse()
 
 
-def start_grpc_server(
+def bind_grpc_server(
     manager: ModelManager,
     addresses: list[str],
     port: int,
@@ -115,9 +115,10 @@ def start_grpc_server(
     kserve_sequence_extension: bool = False,
     streams: OpenStreams | None = None,
 ) -> grpc.Server:
-    """Start a gRPC server (TFS and KServe v2) on every address; raises OSError if a bind fails.
+    """A gRPC server (TFS and KServe v2) listening on every address; raises OSError if a bind fails.
 
-    `streams` holds the open ModelStreamInfer calls (with the sequence extension), for a drain."""
+    Connections wait in the listen queue until `start()`. `streams` holds the open
+    ModelStreamInfer calls (with the sequence extension), for a drain."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=[
@@ -136,5 +137,4 @@ def start_grpc_server(
         host = f"[{address}]" if ":" in address else address
         if server.add_insecure_port(f"{host}:{port}") == 0:
             raise OSError(f"Could not bind gRPC to {address}:{port}")
-    server.start()
     return server
