@@ -159,7 +159,7 @@ class ModelServer:
                 kserve_sequence_extension=settings.kserve_sequence_extension,
                 streams=self._streams,
             )
-            self._stoppers.append(lambda: grpc_server.stop(SHUTDOWN_GRACE_SECONDS).wait())
+            self._stoppers.append(lambda: self._stop_grpc(grpc_server))
         if settings.rest_port:
             addresses = settings.rest_bind_address.split(",")
             introspection = settings.sequence_introspection
@@ -187,6 +187,17 @@ class ModelServer:
         interval = settings.sequence_snapshot_interval_seconds
         if self.snapshots is not None and interval > 0:
             self._background(SnapshotWriter(self.snapshots, self.manager, interval))
+
+    def _stop_grpc(self, server: grpc.Server) -> None:
+        """Stop the gRPC front end, in-flight calls getting the grace period.
+
+        One that was bound but never started (REST failed to start) is started and stopped at
+        once: gRPC releases its ports only then."""
+        if self._grpc_server is None:
+            server.start()
+            server.stop(0).wait()
+        else:
+            server.stop(SHUTDOWN_GRACE_SECONDS).wait()
 
     def _background(self, thread: Periodic) -> None:
         """Start a background thread and remember how to stop it."""

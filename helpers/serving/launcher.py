@@ -45,6 +45,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def accepts_connections(port: int, timeout_s: float = 0.5) -> bool:
+    """True when something accepts TCP connections on the loopback `port` (a listen queue will)."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass(eq=False)
 class ServerHandle:
     """A started server: where it listens, where it logs, and how to stop it."""

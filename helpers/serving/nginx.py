@@ -12,7 +12,6 @@ answered, and the next step could not be routed there.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from helpers.serving.child_process import tied_to_parent, wait_or_kill
-from helpers.serving.launcher import LOOPBACK
+from helpers.serving.launcher import LOOPBACK, accepts_connections
 
 INSTALL_HINT = (
     "nginx is not installed. On Debian or Ubuntu: 'sudo apt-get install -y nginx' (or 'make nginx' "
@@ -206,15 +205,6 @@ class NginxHandle:
             self._output = None
 
 
-def _accepts(port: int) -> bool:
-    """True when something accepts TCP connections on the loopback `port`."""
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def start_nginx(
     folder: Path,
     grpc_port: int,
@@ -245,7 +235,7 @@ def start_nginx(
     )
     handle = NginxHandle(folder, grpc_port, rest_port, process, command, output)
     deadline = time.monotonic() + wait_seconds
-    while not (_accepts(grpc_port) and _accepts(rest_port)):
+    while not (accepts_connections(grpc_port) and accepts_connections(rest_port)):
         if process.poll() is not None or time.monotonic() > deadline:
             handle.stop()
             log = (folder / "error.log").read_text(encoding="utf-8", errors="replace")

@@ -15,7 +15,7 @@ from helpers.model_server import server as server_module
 from helpers.model_server.config.cli import parse_args
 from helpers.model_server.server import ModelServer
 from helpers.models.summator import build_summator
-from helpers.serving.launcher import LOOPBACK
+from helpers.serving.launcher import LOOPBACK, accepts_connections
 from helpers.serving.replicas import free_ports
 from helpers.serving.repository import write_model_repository
 from helpers.serving.status_probe import model_is_available
@@ -23,13 +23,15 @@ from helpers.serving.status_probe import model_is_available
 MODEL = "summator"
 
 
-def accepts_connections(port: int) -> bool:
-    """True when the kernel accepts a TCP connection to the loopback port (its listen queue)."""
-    try:
-        socket.create_connection((LOOPBACK, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return False
-    return True
+def summator_server(folder: Path, grpc_port: int, rest_port: int) -> ModelServer:
+    """An in-process server of the stateful summator, its model loaded, not started."""
+    write_model_repository(build_summator(), folder, MODEL)
+    flags = ["--model_name", MODEL, "--model_path", str(folder / MODEL), "--stateful"]
+    model_server = ModelServer(
+        parse_args([*flags, "--port", str(grpc_port), "--rest_port", str(rest_port)])
+    )
+    assert model_server.load_models()
+    return model_server
 
 
 def rest_ready(port: int) -> bool:
@@ -42,16 +44,13 @@ def rest_ready(port: int) -> bool:
 def test_both_front_ends_listen_before_either_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_model_repository(build_summator(), tmp_path, MODEL)
     grpc_port, rest_port = free_ports(2)
-    flags = ["--model_name", MODEL, "--model_path", str(tmp_path / MODEL), "--stateful"]
-    flags += ["--port", str(grpc_port), "--rest_port", str(rest_port)]
     seen: dict[str, bool] = {}
     real_start_rest: Callable[..., Any] = server_module.start_rest_server
 
     def start_rest_watched(*args: Any, **kwargs: Any) -> Any:
         """Look at the gRPC port just before and just after REST starts."""
-        seen["grpc listens before REST"] = accepts_connections(grpc_port)
+        seen["grpc listens before REST"] = accepts_connections(grpc_port, timeout_s=2)
         seen["grpc answers before REST"] = model_is_available(f"{LOOPBACK}:{grpc_port}", MODEL, 0.3)
         servers = real_start_rest(*args, **kwargs)
         seen["REST answers"] = rest_ready(rest_port)
@@ -59,8 +58,7 @@ def test_both_front_ends_listen_before_either_answers(
         return servers
 
     monkeypatch.setattr(server_module, "start_rest_server", start_rest_watched)
-    model_server = ModelServer(parse_args(flags))
-    assert model_server.load_models()
+    model_server = summator_server(tmp_path, grpc_port, rest_port)
     try:
         model_server.start()
         assert model_is_available(f"{LOOPBACK}:{grpc_port}", MODEL, 5)
@@ -75,3 +73,14 @@ def test_both_front_ends_listen_before_either_answers(
     }
     with pytest.raises(grpc.FutureTimeoutError):  # and it is stopped
         grpc.channel_ready_future(grpc.insecure_channel(f"{LOOPBACK}:{grpc_port}")).result(0.5)
+
+
+def test_a_rest_port_in_use_fails_the_start_and_frees_the_grpc_port(tmp_path: Path) -> None:
+    grpc_port, rest_port = free_ports(2)
+    model_server = summator_server(tmp_path, grpc_port, rest_port)
+    with socket.create_server((LOOPBACK, rest_port)):  # something else holds the REST port
+        with pytest.raises(OSError):
+            model_server.start()
+        assert accepts_connections(grpc_port)  # bound by the failed start
+        model_server.stop()
+        assert not accepts_connections(grpc_port)
